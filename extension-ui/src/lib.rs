@@ -1,0 +1,1 @@
+//! The fluxlive DevTools panel (Yew)

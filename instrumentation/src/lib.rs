@@ -1,0 +1,1 @@
+//! Ring-buffer flight recorder, history and debug hub for fluxlive

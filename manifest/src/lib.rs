@@ -1,0 +1,1 @@
+//! Typed browser-extension manifest for the fluxlive DevTools
