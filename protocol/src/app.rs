@@ -52,6 +52,9 @@ pub enum ClientFrame {
         /// W3C `traceparent` of the client span that made the call.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         trace: Option<String>,
+        /// Idempotency key: a retried call with the same key is applied once.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
     },
     /// Free an instance now.
     Unmount {
@@ -66,10 +69,14 @@ pub enum ClientFrame {
         /// Instance id.
         id: String,
     },
-    /// Render metrics measured by the client, batched.
+    /// Render metrics and client call spans measured by the client, batched.
     Renders {
         /// One report per applied patch or state.
+        #[serde(default)]
         items: Vec<RenderReport>,
+        /// One report per finished call that carried a trace.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        spans: Vec<ClientSpanReport>,
     },
     /// The user picked an instance in the page (DevTools picker), or cancelled (`null`).
     Pick {
@@ -109,6 +116,24 @@ pub struct RenderReport {
     pub trace: Option<String>,
 }
 
+/// The client side of one traced call: the root span of its trace.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ClientSpanReport {
+    /// The `traceparent` the call carried (names the client span).
+    pub trace: String,
+    /// Instance id.
+    pub id: String,
+    /// Action name.
+    pub method: String,
+    /// Call start, microseconds since the Unix epoch.
+    pub start_unix_us: u64,
+    /// Call start to reply (or error), microseconds.
+    pub dur_us: u64,
+    /// Error code when the call failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// A frame sent by the runtime.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(tag = "t", rename_all = "snake_case")]
@@ -130,6 +155,9 @@ pub enum ServerFrame {
         /// On resume: every instance the session still holds, with full state.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         instances: Vec<InstanceState>,
+        /// Where DevTools can reach this runtime's debug channel, when it is on.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        debug: Option<DebugAnnounce>,
     },
     /// Answer to `mount`.
     Mounted {
@@ -168,6 +196,9 @@ pub enum ServerFrame {
         version: u64,
         /// RFC 6902 operations.
         ops: Patch,
+        /// `traceparent` of the server action span that caused the change.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trace: Option<String>,
     },
     /// Full state (answer to `sync`, or after time travel).
     State {
@@ -210,6 +241,16 @@ pub enum ServerFrame {
         /// `true` to start picking.
         on: bool,
     },
+}
+
+/// How DevTools reaches the debug channel (sent in `welcome`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct DebugAnnounce {
+    /// Path of the debug WebSocket on this server, e.g. `/__live/debug`.
+    pub path: String,
+    /// The debug token; present only in dev mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// Full state of one instance.

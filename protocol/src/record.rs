@@ -66,6 +66,8 @@ pub enum RecordKind {
     Diff,
     /// [`RecordBody::Render`]
     Render,
+    /// [`RecordBody::ClientSpan`]
+    ClientSpan,
     /// [`RecordBody::Emit`]
     Emit,
     /// [`RecordBody::Panic`]
@@ -122,6 +124,8 @@ pub enum RecordBody {
     Diff(DiffRecord),
     /// The browser client applied and rendered a patch.
     Render(RenderRecord),
+    /// The browser side of a traced call (the root span of its trace).
+    ClientSpan(ClientSpanRecord),
     /// An action emitted an event.
     Emit {
         /// Event name.
@@ -180,6 +184,7 @@ impl RecordBody {
             Self::Action(_) => RecordKind::Action,
             Self::Diff(_) => RecordKind::Diff,
             Self::Render(_) => RecordKind::Render,
+            Self::ClientSpan(_) => RecordKind::ClientSpan,
             Self::Emit { .. } => RecordKind::Emit,
             Self::Panic { .. } => RecordKind::Panic,
             Self::Snapshot { .. } => RecordKind::Snapshot,
@@ -355,6 +360,22 @@ pub struct RenderRecord {
     /// Client `traceparent` of the call that caused the patch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,
+}
+
+/// A client call span, reported by the browser client.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ClientSpanRecord {
+    /// Action name.
+    pub method: String,
+    /// The call's `traceparent` (trace id and client span id).
+    pub trace: String,
+    /// Call start, microseconds since the Unix epoch.
+    pub start_unix_us: u64,
+    /// Call duration, microseconds.
+    pub dur_us: u64,
+    /// Error code when the call failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Where records were lost.
