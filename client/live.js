@@ -1,0 +1,694 @@
+// fluxlive browser client: one WebSocket per page, server-held component
+// state mirrored locally through versioned RFC 6902 patches.
+// Protocol: docs/protocol.md (app channel, v1). No dependencies, no build step.
+
+export const VERSION = "0.1.0";
+export const PROTOCOL = 1;
+
+const QUEUE_MAX = 256; // calls kept while offline
+const REPORT_MAX = 64; // render/span reports that force a flush
+const REPORT_MS = 250; // at most one `renders` frame per this interval
+const REPORT_KEEP = 1024; // reports kept while offline, oldest dropped first
+const HIGHLIGHT_MS = 2000;
+const OVERLAY = "data-fluxlive-overlay";
+
+/** An error answered by the server, or raised by the client (`connection_lost`, `closed`, `queue_full`, `frame_too_large`, `not_mounted`). */
+export class LiveError extends Error {
+  constructor(code, message, f = {}) {
+    super(message || code);
+    this.name = "LiveError";
+    this.code = code;
+    this.id = f.id;
+    this.component = f.type ?? f.component;
+    this.method = f.method;
+    this.detail = f.detail;
+  }
+}
+
+const fromFrame = (f) => new LiveError(f.code, f.message, f);
+
+// ---- RFC 6902 ----------------------------------------------------------
+// Copy-on-write along each op's path: the old state is never mutated, so a
+// failing op leaves it intact (atomic patch) and changed subtrees get new
+// identities (cheap change detection for renderers).
+
+const isObj = (v) => v !== null && typeof v === "object";
+
+/** Deep JSON equality. */
+export function jsonEqual(a, b) {
+  if (a === b) return true;
+  if (!isObj(a) || !isObj(b) || Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (!Object.hasOwn(b, k) || !jsonEqual(a[k], b[k])) return false;
+  return true;
+}
+
+const bad = (m) => new LiveError("bad_patch", m);
+
+/** Parses a JSON Pointer (RFC 6901) into unescaped tokens. */
+export function parsePointer(p) {
+  if (p === "") return [];
+  if (typeof p !== "string" || p[0] !== "/") throw bad(`bad pointer ${p}`);
+  return p.slice(1).split("/").map((t) => t.replace(/~1/g, "/").replace(/~0/g, "~"));
+}
+
+function index(arr, tok, allowEnd) {
+  if (allowEnd && tok === "-") return arr.length;
+  if (!/^(0|[1-9]\d*)$/.test(tok)) throw bad(`bad array index ${tok}`);
+  const i = +tok;
+  if (i > arr.length || (!allowEnd && i === arr.length)) throw bad(`index ${tok} out of bounds`);
+  return i;
+}
+
+function child(node, tok) {
+  if (Array.isArray(node)) return node[index(node, tok, false)];
+  if (isObj(node) && Object.hasOwn(node, tok)) return node[tok];
+  throw bad(`no such path ${tok}`);
+}
+
+function put(obj, k, v) {
+  // A plain assignment to "__proto__" would change the prototype.
+  if (k === "__proto__") Object.defineProperty(obj, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else obj[k] = v;
+}
+
+// Rebuilds `node` with `leaf(parentCopy, lastToken)` applied at the end of `toks`.
+function edit(node, toks, i, leaf) {
+  if (!isObj(node)) throw bad("path goes through a scalar");
+  const copy = Array.isArray(node) ? node.slice() : { ...node };
+  const tok = toks[i];
+  if (i === toks.length - 1) leaf(copy, tok);
+  else if (Array.isArray(copy)) {
+    const j = index(copy, tok, false);
+    copy[j] = edit(copy[j], toks, i + 1, leaf);
+  } else put(copy, tok, edit(child(copy, tok), toks, i + 1, leaf));
+  return copy;
+}
+
+function get(doc, toks) {
+  for (const t of toks) doc = child(doc, t);
+  return doc;
+}
+
+const clone = (v) => (isObj(v) ? JSON.parse(JSON.stringify(v)) : v);
+
+function add(doc, toks, v) {
+  if (!toks.length) return v;
+  return edit(doc, toks, 0, (p, t) => {
+    if (Array.isArray(p)) p.splice(index(p, t, true), 0, v);
+    else put(p, t, v);
+  });
+}
+
+function remove(doc, toks) {
+  if (!toks.length) throw bad("cannot remove the root");
+  return edit(doc, toks, 0, (p, t) => {
+    if (Array.isArray(p)) p.splice(index(p, t, false), 1);
+    else if (Object.hasOwn(p, t)) delete p[t];
+    else throw bad(`no such path ${t}`);
+  });
+}
+
+function replace(doc, toks, v) {
+  if (!toks.length) return v;
+  return edit(doc, toks, 0, (p, t) => {
+    if (Array.isArray(p)) p[index(p, t, false)] = v;
+    else if (Object.hasOwn(p, t)) put(p, t, v);
+    else throw bad(`no such path ${t}`);
+  });
+}
+
+/** Applies RFC 6902 `ops` to `doc`; returns the new document or throws `LiveError("bad_patch")` leaving `doc` untouched. */
+export function applyPatch(doc, ops) {
+  for (const op of ops) {
+    const path = parsePointer(op.path);
+    switch (op.op) {
+      case "add":
+        doc = add(doc, path, clone(op.value));
+        break;
+      case "remove":
+        doc = remove(doc, path);
+        break;
+      case "replace":
+        doc = replace(doc, path, clone(op.value));
+        break;
+      case "move": {
+        const from = parsePointer(op.from);
+        if (op.from === op.path) break;
+        if (op.path.startsWith(op.from + "/")) throw bad("cannot move a value into itself");
+        const v = get(doc, from);
+        doc = add(remove(doc, from), path, v);
+        break;
+      }
+      case "copy":
+        doc = add(doc, path, clone(get(doc, parsePointer(op.from))));
+        break;
+      case "test":
+        if (!jsonEqual(get(doc, path), op.value)) throw bad(`test failed at ${op.path}`);
+        break;
+      default:
+        throw bad(`unknown op ${op.op}`);
+    }
+  }
+  return doc;
+}
+
+// ---- helpers -------------------------------------------------------------
+
+/** Reconnect delay for the given attempt (0-based): exponential, with jitter, always within [minMs, maxMs]. */
+export function backoffDelay(attempt, { minMs = 100, maxMs = 5000 } = {}, rand = Math.random) {
+  const cap = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
+  // "Equal jitter": half fixed so retries never collapse to ~0, half random so clients spread out.
+  return Math.max(minMs, Math.min(maxMs, cap / 2 + (rand() * cap) / 2));
+}
+
+function hex(n) {
+  const b = new Uint8Array(n);
+  if (globalThis.crypto?.getRandomValues) globalThis.crypto.getRandomValues(b);
+  else for (let i = 0; i < n; i++) b[i] = (Math.random() * 256) | 0;
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/** A fresh W3C traceparent (version 00, sampled). */
+export const traceparent = () => `00-${hex(16)}-${hex(8)}-01`;
+
+const perf = globalThis.performance;
+const now = () => (perf ? perf.now() : Date.now());
+const unixUs = () => Math.round(perf?.timeOrigin ? (perf.timeOrigin + perf.now()) * 1000 : Date.now() * 1000);
+const us = (ms) => Math.max(0, Math.round(ms * 1000));
+const nextFrame = (fn) => (globalThis.requestAnimationFrame ? requestAnimationFrame(fn) : setTimeout(fn, 0));
+const hasDom = () => typeof document !== "undefined";
+
+function emit(set, args) {
+  for (const fn of [...set]) {
+    try {
+      fn(...args);
+    } catch (e) {
+      // A failing listener must not stop the others or the connection.
+      console.error("fluxlive listener failed", e);
+    }
+  }
+}
+
+function listen(map, ev, fn) {
+  let s = map.get(ev);
+  if (!s) map.set(ev, (s = new Set()));
+  s.add(fn);
+  return () => s.delete(fn);
+}
+
+// ---- handle ------------------------------------------------------------
+
+/** A mounted component instance. */
+class Handle {
+  constructor(live, type, props, m) {
+    this._live = live;
+    this._l = new Map();
+    this._syncing = false;
+    this.type = type;
+    this.props = props;
+    this.id = m.id;
+    this.state = m.state;
+    this.version = m.version;
+    this.mounted = true;
+  }
+
+  on(ev, fn) {
+    return listen(this._l, ev, fn);
+  }
+
+  _emit(ev, ...args) {
+    const s = this._l.get(ev);
+    if (s) emit(s, args);
+  }
+
+  call(method, ...args) {
+    return this.invoke(method, args);
+  }
+
+  invoke(method, args = [], opts = {}) {
+    if (!this.mounted) return Promise.reject(new LiveError("not_mounted", `${this.type} ${this.id} is not mounted`, this));
+    const trace = opts.traceparent || traceparent();
+    const frame = { t: "call", id: this.id, method, args, trace };
+    if (opts.key != null) frame.key = String(opts.key);
+    return this._live._request(frame, { span: { trace, id: this.id, method, start: now(), at: unixUs() } });
+  }
+
+  unmount() {
+    if (!this.mounted) return Promise.resolve();
+    this._gone();
+    return this._live._request({ t: "unmount", id: this.id }, { unmount: true });
+  }
+
+  _gone() {
+    this.mounted = false;
+    if (this._live._handles.get(this.id) === this) this._live._handles.delete(this.id);
+  }
+
+  // Sets a full state; fires listeners only if something changed.
+  _set(state, version, t0, trace) {
+    const same = version === this.version && jsonEqual(state, this.state);
+    this.version = version;
+    this._syncing = false;
+    if (!same) {
+      this.state = state;
+      this._live._rendered(this, t0, trace);
+    }
+  }
+}
+
+// ---- connection --------------------------------------------------------
+
+class Live {
+  constructor(o) {
+    this._url = o.url || `${globalThis.location?.protocol === "https:" ? "wss" : "ws"}://${globalThis.location?.host}/__live/ws`;
+    this._WS = o.WebSocket || globalThis.WebSocket;
+    this._rc = { minMs: 100, maxMs: 5000, maxAttempts: Infinity, ...o.reconnect };
+    this._queueMax = o.queueMax ?? QUEUE_MAX;
+    this._metrics = o.metrics !== false;
+    this._l = new Map();
+    this._handles = new Map();
+    this._pending = new Map();
+    this._queue = [];
+    this._ref = 0;
+    this._ws = null;
+    this._flowing = false;
+    this._resume = null;
+    this._attempt = 0;
+    this._closed = false;
+    this._reports = { items: [], spans: [] };
+    this._timer = null;
+    this._frameWait = [];
+    this._overlays = new Map();
+    this.status = "connecting";
+    this.session = null;
+    this.maxFrame = Infinity;
+    this._onMsg = (e) => {
+      const d = e.data;
+      if (e.source === globalThis.window && d?.source === "fluxlive-devtools" && d.type === "ping") this._announce();
+    };
+    this._open();
+  }
+
+  on(ev, fn) {
+    return listen(this._l, ev, fn);
+  }
+
+  _emit(ev, ...args) {
+    const s = this._l.get(ev);
+    if (s) emit(s, args);
+  }
+
+  _setStatus(s) {
+    if (this.status !== s) {
+      this.status = s;
+      this._emit("status", s);
+    }
+  }
+
+  /** Mounts a component and resolves with its handle. */
+  mount(type, props = {}, opts = {}) {
+    const frame = { t: "mount", type, props };
+    if (opts.id != null) frame.id = String(opts.id);
+    return this._request(frame, { type, props, el: opts.el });
+  }
+
+  /** Closes the connection for good; pending and queued requests reject with `closed`. */
+  close() {
+    if (this._closed) return;
+    this._closed = true;
+    clearTimeout(this._retry);
+    clearTimeout(this._timer);
+    const err = new LiveError("closed", "connection closed");
+    for (const r of this._queue) r.reject(err);
+    this._queue = [];
+    this._failPending(err);
+    if (this._ws) {
+      this._detach();
+      try {
+        this._ws.close(1000);
+      } catch {}
+      this._ws = null;
+    }
+    for (const h of this._handles.values()) h.mounted = false;
+    this._handles.clear();
+    globalThis.removeEventListener?.("message", this._onMsg);
+    this._picker(false);
+    this._setStatus("closed");
+  }
+
+  /** Test hook: drop the socket as if the network failed, then reconnect. */
+  _dropSocket() {
+    const ws = this._ws;
+    if (!ws) return;
+    this._lost();
+    try {
+      ws.close(4000, "dropped");
+    } catch {}
+  }
+
+  _open() {
+    if (this._closed) return;
+    let ws;
+    try {
+      ws = new this._WS(this._url);
+    } catch (e) {
+      this._emit("error", new LiveError("connection_lost", String(e?.message || e)));
+      return this._reconnect();
+    }
+    this._ws = ws;
+    ws.onopen = () => {
+      const hello = { t: "hello", protocol: PROTOCOL };
+      if (this._resume) hello.resume = this._resume;
+      this._raw(hello);
+      // A fresh session has nothing to resume: pipeline queued mounts now.
+      // A resume must wait for `welcome` to know whether to remount first.
+      if (!this._resume) this._startFlow();
+    };
+    ws.onmessage = (e) => this._frame(e.data);
+    ws.onclose = () => this._lost();
+    ws.onerror = () => {}; // `close` follows and does the work
+  }
+
+  _detach() {
+    const ws = this._ws;
+    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+  }
+
+  _lost() {
+    if (!this._ws) return;
+    this._detach();
+    this._ws = null;
+    this._flowing = false;
+    this._failPending(new LiveError("connection_lost", "connection lost before the answer arrived"));
+    for (const h of this._handles.values()) h._syncing = false;
+    this._reconnect();
+  }
+
+  _reconnect() {
+    if (this._closed) return;
+    if (this._rc === false || this._attempt >= this._rc.maxAttempts) return this.close();
+    this._setStatus("reconnecting");
+    this._retry = setTimeout(() => this._open(), backoffDelay(this._attempt++, this._rc));
+  }
+
+  _failPending(err) {
+    const p = this._pending;
+    this._pending = new Map();
+    for (const r of p.values()) {
+      // The handle is already gone locally; a resumed session unmounts it again.
+      if (r.unmount) r.resolve();
+      else this._finish(r, err);
+    }
+  }
+
+  _raw(frame) {
+    try {
+      this._ws.send(JSON.stringify(frame));
+      return true;
+    } catch (e) {
+      return false;
+    }
+  }
+
+  _request(frame, r) {
+    return new Promise((resolve, reject) => {
+      Object.assign(r, { frame, resolve, reject });
+      if (this._closed) return reject(new LiveError("closed", "connection closed"));
+      if (this._flowing) this._send(r);
+      else if (this._queue.length >= this._queueMax) reject(new LiveError("queue_full", "too many requests waiting for the connection"));
+      else this._queue.push(r);
+    });
+  }
+
+  _send(r) {
+    this._ref = this._ref >= 0xffffffff ? 1 : this._ref + 1;
+    r.frame.ref = this._ref;
+    const s = JSON.stringify(r.frame);
+    if (s.length * 3 > this.maxFrame && new TextEncoder().encode(s).length > this.maxFrame) {
+      return this._finish(r, new LiveError("frame_too_large", `frame of ${s.length} chars exceeds ${this.maxFrame} bytes`, r.frame));
+    }
+    this._pending.set(this._ref, r);
+    this._ws.send(s);
+  }
+
+  _startFlow() {
+    this._flowing = true;
+    const q = this._queue;
+    this._queue = [];
+    for (const r of q) this._send(r);
+    this._flush();
+  }
+
+  _finish(r, err, result) {
+    if (r.span) {
+      const s = r.span;
+      this._report("spans", { trace: s.trace, id: s.id, method: s.method, start_unix_us: s.at, dur_us: us(now() - s.start), ...(err && { error: err.code }) });
+    }
+    if (err) r.reject(err);
+    else r.resolve(result);
+  }
+
+  _take(f) {
+    if (f.ref == null) return null;
+    const r = this._pending.get(f.ref);
+    this._pending.delete(f.ref);
+    return r || null;
+  }
+
+  _frame(data) {
+    const t0 = now();
+    let f;
+    try {
+      f = JSON.parse(data);
+    } catch {
+      return this._emit("error", new LiveError("bad_frame", "server sent a frame that is not JSON"));
+    }
+    const h = f.id != null ? this._handles.get(f.id) : null;
+    switch (f.t) {
+      case "welcome":
+        return this._welcome(f, t0);
+      case "mounted": {
+        const r = this._take(f);
+        if (!r) return;
+        if (r.remount) return r.remount._set(f.state, f.version, t0, null);
+        const nh = new Handle(this, f.type, r.props, f);
+        this._handles.set(nh.id, nh);
+        if (r.el?.setAttribute) r.el.setAttribute("data-live-id", nh.id);
+        return r.resolve(nh);
+      }
+      case "reply": {
+        const r = this._take(f);
+        return r && this._finish(r, null, f.result);
+      }
+      case "unmounted": {
+        const r = this._take(f);
+        if (r) r.resolve();
+        if (h) {
+          h._gone();
+          h._emit("unmounted", h);
+        }
+        return;
+      }
+      case "error": {
+        const r = this._take(f);
+        const err = fromFrame(f);
+        if (r?.remount) return r.remount._emit("error", err);
+        if (r) return this._finish(r, err);
+        return h ? h._emit("error", err) : this._emit("error", err);
+      }
+      case "patch":
+        if (!h || f.version <= h.version) return; // stale or duplicate
+        if (f.base !== h.version) return this._sync(h);
+        try {
+          h.state = applyPatch(h.state, f.ops);
+        } catch (e) {
+          return this._sync(h);
+        }
+        h.version = f.version;
+        return this._rendered(h, t0, f.trace);
+      case "state":
+        if (h && f.version >= h.version) h._set(f.state, f.version, t0, null);
+        return;
+      case "event":
+        return h && h._emit("event", f.name, f.data);
+      case "highlight":
+        return this._highlight(f.id, f.on, f.label);
+      case "picker":
+        return this._picker(f.on);
+    }
+  }
+
+  _sync(h) {
+    // One outstanding sync per instance: later gapped patches wait for its `state`.
+    if (h._syncing) return;
+    h._syncing = true;
+    this._raw({ t: "sync", id: h.id });
+  }
+
+  _welcome(f, t0) {
+    const resuming = this._resume != null;
+    this.session = f.session;
+    this._resume = { session: f.session, token: f.token };
+    this.maxFrame = f.max_frame || Infinity;
+    this.graceMs = f.grace_ms;
+    this._attempt = 0;
+    this._debug = f.debug || null;
+    if (resuming) {
+      const held = new Map((f.resumed ? f.instances || [] : []).map((i) => [i.id, i]));
+      for (const h of [...this._handles.values()]) {
+        const s = f.resumed ? held.get(h.id) : null;
+        if (s) {
+          held.delete(h.id);
+          if (s.version !== h.version) h._set(s.state, s.version, t0, null);
+        } else this._remount(h);
+      }
+      // Instances the server kept but this page no longer knows (unmount or mount lost in flight).
+      if (f.resumed) for (const id of held.keys()) this._send({ frame: { t: "unmount", id }, resolve() {}, reject() {}, unmount: true });
+      this._startFlow();
+    }
+    this._setStatus("open");
+    if (this._debug) this._announce();
+  }
+
+  _remount(h) {
+    const frame = { t: "mount", type: h.type, props: h.props, id: h.id };
+    this._send({ frame, remount: h, resolve() {}, reject() {} });
+  }
+
+  // ---- measurements ----
+
+  _rendered(h, t0, trace) {
+    const t1 = now();
+    h._emit("state", h.state, h);
+    const t2 = now();
+    if (!this._metrics) return;
+    const item = { id: h.id, version: h.version, apply_us: us(t1 - t0), render_us: us(t2 - t1), frame_us: 0, at_unix_us: unixUs() - us(t2 - t0) };
+    if (trace) item.trace = trace;
+    // One animation-frame callback measures every render that landed before it.
+    if (this._frameWait.push([item, t0]) === 1) {
+      nextFrame(() => {
+        const t3 = now();
+        for (const [it, s] of this._frameWait.splice(0)) {
+          it.frame_us = us(t3 - s);
+          this._report("items", it);
+        }
+      });
+    }
+  }
+
+  _report(kind, x) {
+    if (!this._metrics) return;
+    const r = this._reports;
+    r[kind].push(x);
+    if (r[kind].length > REPORT_KEEP) r[kind].shift();
+    if (r.items.length + r.spans.length >= REPORT_MAX) this._flush();
+    else if (!this._timer) this._timer = setTimeout(() => this._flush(), REPORT_MS);
+  }
+
+  _flush() {
+    clearTimeout(this._timer);
+    this._timer = null;
+    const r = this._reports;
+    if (!this._flowing || r.items.length + r.spans.length === 0) return;
+    this._reports = { items: [], spans: [] };
+    const frame = { t: "renders", items: r.items };
+    if (r.spans.length) frame.spans = r.spans;
+    this._raw(frame);
+  }
+
+  // ---- DevTools hooks ----
+
+  _announce() {
+    const w = globalThis.window;
+    if (!w || !this._debug) return;
+    const payload = {
+      version: VERSION,
+      protocol: PROTOCOL,
+      debug: { url: new URL(this._debug.path, this._url).href, token: this._debug.token ?? null },
+    };
+    w.__FLUXLIVE__ = payload;
+    w.removeEventListener("message", this._onMsg);
+    w.addEventListener("message", this._onMsg);
+    w.postMessage({ source: "fluxlive-page", type: "announce", payload }, "*");
+  }
+
+  _overlay(key, el, label) {
+    let o = this._overlays.get(key);
+    if (!o) {
+      o = document.createElement("div");
+      o.setAttribute(OVERLAY, key);
+      o.style.cssText = "position:fixed;z-index:2147483647;pointer-events:none;box-sizing:border-box;border:2px solid #e5484d;background:rgba(229,72,77,.12);border-radius:3px";
+      const t = document.createElement("span");
+      t.style.cssText = "position:absolute;left:-2px;bottom:100%;padding:1px 6px;font:12px/1.5 ui-monospace,monospace;background:#e5484d;color:#fff;white-space:nowrap;border-radius:3px 3px 0 0";
+      o.appendChild(t);
+      document.body.appendChild(o);
+      this._overlays.set(key, o);
+    }
+    const b = el.getBoundingClientRect();
+    Object.assign(o.style, { left: `${b.left}px`, top: `${b.top}px`, width: `${b.width}px`, height: `${b.height}px` });
+    o.firstChild.textContent = label;
+    clearTimeout(o._t);
+    return o;
+  }
+
+  _unoverlay(key) {
+    const o = this._overlays.get(key);
+    if (!o) return;
+    clearTimeout(o._t);
+    o.remove();
+    this._overlays.delete(key);
+  }
+
+  _highlight(id, on, label) {
+    if (!hasDom()) return;
+    const key = `h:${id}`;
+    const el = on && document.querySelector(`[data-live-id="${CSS.escape(id)}"]`);
+    if (!el) return this._unoverlay(key);
+    const h = this._handles.get(id);
+    const o = this._overlay(key, el, label || (h ? `${h.type} #${id}` : id));
+    o._t = setTimeout(() => this._unoverlay(key), HIGHLIGHT_MS);
+  }
+
+  _picker(on) {
+    if (!hasDom()) return;
+    const p = this._pick;
+    if (p) {
+      for (const [ev, fn] of p) document.removeEventListener(ev, fn, true);
+      this._pick = null;
+      this._unoverlay("pick");
+    }
+    if (!on || this._closed) return;
+    const target = (e) => e.target?.closest?.("[data-live-id]");
+    const done = (id) => {
+      this._picker(false);
+      this._raw({ t: "pick", id });
+    };
+    this._pick = [
+      ["mouseover", (e) => {
+        const el = target(e);
+        if (!el) return this._unoverlay("pick");
+        const id = el.getAttribute("data-live-id");
+        const h = this._handles.get(id);
+        this._overlay("pick", el, h ? `${h.type} #${id}` : id);
+      }],
+      ["click", (e) => {
+        const el = target(e);
+        if (!el) return;
+        e.preventDefault();
+        e.stopPropagation();
+        done(el.getAttribute("data-live-id"));
+      }],
+      ["keydown", (e) => {
+        if (e.key === "Escape") done(null);
+      }],
+    ];
+    for (const [ev, fn] of this._pick) document.addEventListener(ev, fn, true);
+  }
+}
+
+/** Opens a connection to a fluxlive runtime. */
+export function connect(opts = {}) {
+  return new Live(opts);
+}
