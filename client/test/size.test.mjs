@@ -1,0 +1,20 @@
+// Bundle budget (docs/DESIGN targets): live.js must stay within 8 KB gzip.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { gzipSync, constants } from "node:zlib";
+
+const BUDGET = 8 * 1024;
+
+test("client/live.js is at most 8 KB gzip", () => {
+  const src = readFileSync(new URL("../live.js", import.meta.url));
+  const gz = gzipSync(src, { level: constants.Z_BEST_COMPRESSION }).length;
+  console.log(`live.js: ${src.length} bytes, ${gz} bytes gzip (budget ${BUDGET})`);
+  assert.ok(gz <= BUDGET, `live.js is ${gz} bytes gzip, over the ${BUDGET}-byte budget`);
+});
+
+test("client/live.js has no imports (dependency-free, no build step)", () => {
+  const src = readFileSync(new URL("../live.js", import.meta.url), "utf8");
+  assert.doesNotMatch(src, /^\s*import\s/m);
+  assert.doesNotMatch(src, /\brequire\(/);
+});

@@ -1,0 +1,164 @@
+// An in-memory WebSocket and a small reference server speaking the app
+// protocol, so the client's connection logic can be tested without the Rust
+// runtime (the real server is covered by server.test.mjs).
+
+/** Polls `cond` until it is truthy or the deadline passes. */
+export async function waitFor(cond, what = "condition", ms = 3000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = cond();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/**
+ * A fake network. `net.WebSocket` is the constructor to inject into
+ * `connect`; every socket it creates lands in `net.sockets`, and `net.server`
+ * (when set) answers frames.
+ */
+export function fakeNet() {
+  const net = { sockets: [], refuse: false, server: null };
+  class FakeWebSocket {
+    constructor(url) {
+      this.url = url;
+      this.sent = [];
+      this.readyState = 0;
+      net.sockets.push(this);
+      setTimeout(() => {
+        if (this.readyState !== 0) return;
+        if (net.refuse) return this._down(1006);
+        this.readyState = 1;
+        this.onopen?.({});
+        net.server?.connected(this);
+      }, 0);
+    }
+    send(s) {
+      if (this.readyState !== 1) throw new Error("socket not open");
+      const f = JSON.parse(s);
+      this.sent.push(f);
+      net.server?.frame(this, f);
+    }
+    close() {
+      if (this.readyState >= 2) return;
+      this.readyState = 2;
+      setTimeout(() => this._down(1000), 0);
+    }
+    /** Server side: deliver a frame to the client. */
+    push(frame) {
+      if (this.readyState === 1) this.onmessage?.({ data: typeof frame === "string" ? frame : JSON.stringify(frame) });
+    }
+    /** Server side: the network dies. */
+    kill() {
+      this._down(1006);
+    }
+    _down(code) {
+      if (this.readyState === 3) return;
+      this.readyState = 3;
+      net.server?.disconnected(this);
+      this.onclose?.({ code });
+    }
+  }
+  net.WebSocket = FakeWebSocket;
+  net.last = () => net.sockets[net.sockets.length - 1];
+  return net;
+}
+
+// A counter written the way the demo's Counter behaves.
+const types = {
+  Counter: {
+    init: (p) => ({ count: p.start ?? 0, step: p.step ?? 1, label: p.label ?? "Counter" }),
+    actions: {
+      increment: (s) => ({ state: { ...s, count: s.count + s.step }, event: ["count-changed", { count: s.count + s.step }] }),
+      add: (s, [n]) => (typeof n !== "number" ? { error: "bad_args" } : { state: { ...s, count: s.count + n }, result: s.count + n }),
+      noop: (s) => ({ state: s }),
+      fail: () => ({ error: "action_failed", detail: { why: "asked to" } }),
+    },
+  },
+};
+
+/**
+ * A reference server: sessions survive disconnects (until `restart()`),
+ * each change sends `patch` then `reply`. Hooks: `dropPatches` (count of
+ * patches to lose), `hold` (stop answering calls), `log` (every frame seen).
+ */
+export function miniServer(net) {
+  let n = 0;
+  const srv = {
+    sessions: new Map(),
+    conns: new Map(),
+    dropPatches: 0,
+    hold: false,
+    held: [],
+    log: [],
+    connected() {},
+    disconnected(ws) {
+      srv.conns.delete(ws);
+    },
+    restart() {
+      srv.sessions.clear();
+      for (const ws of [...net.sockets]) if (ws.readyState === 1) ws.kill();
+    },
+    frame(ws, f) {
+      srv.log.push(f);
+      const send = (x) => setTimeout(() => ws.push(x), 0);
+      if (f.t === "hello") {
+        let sess = f.resume && srv.sessions.get(f.resume.session);
+        const resumed = !!(sess && sess.token === f.resume.token);
+        if (!resumed) {
+          sess = { id: `s${++n}`, insts: new Map() };
+          srv.sessions.set(sess.id, sess);
+        }
+        sess.token = `k${++n}`;
+        srv.conns.set(ws, sess);
+        const w = { t: "welcome", protocol: 1, session: sess.id, token: sess.token, resumed, grace_ms: 30000, max_frame: 65536 };
+        if (resumed) w.instances = [...sess.insts.values()].map((i) => ({ id: i.id, type: i.type, version: i.version, state: i.state }));
+        if (srv.debug) w.debug = srv.debug;
+        return send(w);
+      }
+      const sess = srv.conns.get(ws);
+      if (!sess) return send({ t: "error", code: "bad_frame", message: "hello first" });
+      const err = (code, extra = {}) => send({ t: "error", ref: f.ref, code, message: `${code} (test)`, ...extra });
+      if (f.t === "mount") {
+        const ty = types[f.type];
+        if (!ty) return err("unknown_component", { type: f.type });
+        const id = f.id ?? `i${++n}`;
+        if (sess.insts.has(id)) return err("duplicate_id", { id });
+        const inst = { id, type: f.type, version: 0, state: ty.init(f.props || {}) };
+        sess.insts.set(id, inst);
+        return send({ t: "mounted", ref: f.ref, id, type: f.type, version: 0, state: inst.state });
+      }
+      const inst = f.id != null && sess.insts.get(f.id);
+      if (f.t === "call") {
+        if (srv.hold) return srv.held.push(f);
+        if (!inst) return err("not_mounted", { id: f.id, method: f.method });
+        const act = types[inst.type].actions[f.method];
+        if (!act) return err("unknown_method", { id: f.id, type: inst.type, method: f.method });
+        const out = act(inst.state, f.args);
+        if (out.error) return err(out.error, { id: f.id, type: inst.type, method: f.method, detail: out.detail });
+        const ops = Object.keys(out.state)
+          .filter((k) => out.state[k] !== inst.state[k])
+          .map((k) => ({ op: "replace", path: `/${k}`, value: out.state[k] }));
+        if (ops.length) {
+          const base = inst.version++;
+          inst.state = out.state;
+          if (srv.dropPatches > 0) srv.dropPatches--;
+          else send({ t: "patch", id: f.id, base, version: inst.version, ops, trace: f.trace });
+        }
+        if (out.event) send({ t: "event", id: f.id, name: out.event[0], data: out.event[1] });
+        return send({ t: "reply", ref: f.ref, id: f.id, result: out.result ?? null });
+      }
+      if (f.t === "unmount") {
+        if (!inst) return err("not_mounted", { id: f.id });
+        sess.insts.delete(f.id);
+        return send({ t: "unmounted", ref: f.ref, id: f.id });
+      }
+      if (f.t === "sync") {
+        if (inst) send({ t: "state", id: f.id, version: inst.version, state: inst.state });
+      }
+    },
+  };
+  net.server = srv;
+  return srv;
+}
