@@ -1,0 +1,54 @@
+// Type checks for live.d.ts: valid uses compile, each misuse below must be
+// an error (`@ts-expect-error` fails the check when the line compiles).
+import { connect, LiveError, applyPatch, type Handle, type Status } from "../live.js";
+
+interface CounterState {
+  count: number;
+  step: number;
+  label: string;
+}
+
+async function valid(el: HTMLElement): Promise<void> {
+  const live = connect({ reconnect: { minMs: 50, maxMs: 1000 } });
+  const unbind: () => void = live.on("status", (s: Status) => console.log(s));
+  unbind();
+  const h: Handle<CounterState> = await live.mount<CounterState>("Counter", { start: 1 }, { id: "hero", el });
+  h.on("state", (state) => console.log(state.count + 1, state.label.toUpperCase()));
+  h.on("event", (name, data) => console.log(name, data));
+  h.on("error", (e) => console.log(e.code, e.detail));
+  const n = await h.call<number>("add", 5);
+  console.log(n.toFixed(0));
+  await h.invoke("add", [5], { traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", key: "k" });
+  await h.unmount();
+  try {
+    await h.call("fail");
+  } catch (e) {
+    if (e instanceof LiveError && e.code === "action_failed") console.log(e.component, e.method);
+  }
+  const doc = applyPatch({ a: 1 }, [{ op: "replace", path: "/a", value: 2 }]);
+  console.log(doc.a, window.__FLUXLIVE__?.debug.url);
+  live.close();
+}
+
+async function misuse(): Promise<void> {
+  const live = connect();
+  // @ts-expect-error unknown live event
+  live.on("state", () => {});
+  // @ts-expect-error the type name is required
+  await live.mount();
+  const h = await live.mount<CounterState>("Counter");
+  // @ts-expect-error state listeners get the typed state
+  h.on("state", (s: { count: string }) => s);
+  // @ts-expect-error args are JSON values
+  await h.call("add", () => 1);
+  // @ts-expect-error invoke takes an args array
+  await h.invoke("add", 5);
+  // @ts-expect-error status is read-only
+  live.status = "open";
+  // @ts-expect-error unknown error code
+  new LiveError("nope");
+  // @ts-expect-error unknown patch op
+  applyPatch({}, [{ op: "merge", path: "/a", value: 1 }]);
+}
+
+export { valid, misuse };
