@@ -1,0 +1,152 @@
+//! Installing what the build and tests need, only when it is missing.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use crate::process;
+use crate::wasm_bindgen_cli;
+use crate::workspace::Workspace;
+
+/// Where the browser tests expect Chromium unless `CHROMIUM` says otherwise.
+pub(crate) const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Every tool `cargo xtask test` needs.
+pub(crate) fn ensure_all(ws: &Workspace) -> Result<()> {
+    ensure_wasm_toolchain(ws)?;
+    ensure_chromium()?;
+    ensure_npm_packages(ws)?;
+    Ok(())
+}
+
+/// The wasm32 target and the matching `wasm-bindgen` CLI: what the panel
+/// build needs.
+pub(crate) fn ensure_wasm_toolchain(ws: &Workspace) -> Result<()> {
+    ensure_wasm_target()?;
+    wasm_bindgen_cli::ensure(ws)
+}
+
+fn ensure_wasm_target() -> Result<()> {
+    const TARGET: &str = "wasm32-unknown-unknown";
+    let installed = process::probe(Command::new("rustup").args(["target", "list", "--installed"]))
+        .context("cannot run `rustup target list --installed`: is rustup installed?")?;
+    if installed.lines().any(|line| line.trim() == TARGET) {
+        println!("{TARGET} target: present");
+        return Ok(());
+    }
+    println!("{TARGET} target missing: adding it (the panel compiles to wasm)");
+    process::run(Command::new("rustup").args(["target", "add", TARGET]))
+}
+
+/// The Chromium the browser tests drive: `$CHROMIUM`, else Debian's.
+pub(crate) fn chromium_path() -> PathBuf {
+    std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CHROMIUM))
+}
+
+fn ensure_chromium() -> Result<()> {
+    let path = chromium_path();
+    if path.is_file() {
+        println!("chromium: present ({})", path.display());
+        return Ok(());
+    }
+    if path != Path::new(DEFAULT_CHROMIUM) {
+        bail!(
+            "CHROMIUM={} does not exist; unset it to use {DEFAULT_CHROMIUM}",
+            path.display()
+        );
+    }
+    if !running_as_root() {
+        bail!(
+            "Chromium not found at {DEFAULT_CHROMIUM} (the browser tests drive it); install it with\n    \
+             sudo apt-get update && sudo apt-get install -y chromium\n\
+             or point CHROMIUM at another Chromium binary"
+        );
+    }
+    println!("chromium missing: installing Debian's package (the browser tests drive it)");
+    // Another apt run (unattended upgrades, a parallel setup) may hold the
+    // dpkg lock: wait for it rather than fail.
+    let apt = || {
+        let mut cmd = Command::new("apt-get");
+        cmd.env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["-o", "DPkg::Lock::Timeout=600"]);
+        cmd
+    };
+    process::run(apt().arg("update"))?;
+    process::run(apt().args(["install", "-y", "--no-install-recommends", "chromium"]))?;
+    if !Path::new(DEFAULT_CHROMIUM).is_file() {
+        bail!("apt-get installed chromium but {DEFAULT_CHROMIUM} is still missing");
+    }
+    Ok(())
+}
+
+fn running_as_root() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| effective_uid(&status))
+        == Some(0)
+}
+
+/// The effective uid from `/proc/self/status` (`Uid: real effective …`).
+fn effective_uid(status: &str) -> Option<u32> {
+    let line = status.lines().find(|line| line.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+fn ensure_npm_packages(ws: &Workspace) -> Result<()> {
+    let lock = ws.path("package-lock.json");
+    let modules = ws.path("node_modules");
+    if !ws.path("package.json").is_file() {
+        bail!("no package.json at the workspace root: the JavaScript tests cannot run");
+    }
+    process::probe(Command::new("npm").arg("--version"))
+        .context("npm not found: install Node.js 20 (with npm) to run the JavaScript tests")?;
+    let npm = |subcommand: &str| {
+        let mut cmd = Command::new("npm");
+        cmd.current_dir(&ws.root)
+            // playwright-core drives the system Chromium; never fetch a browser.
+            .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+            .args([subcommand, "--no-audit", "--no-fund"]);
+        cmd
+    };
+    if !lock.is_file() {
+        println!("package-lock.json missing: running `npm install` (commit the lock it writes)");
+        return process::run(&mut npm("install"));
+    }
+    // npm writes node_modules/.package-lock.json on every install.
+    let installed_marker = modules.join(".package-lock.json");
+    match (modified(&installed_marker), modified(&lock)) {
+        (Some(installed), Some(locked)) if installed >= locked => {
+            println!("npm packages: node_modules is up to date with package-lock.json");
+            Ok(())
+        }
+        (None, _) => {
+            println!("node_modules missing: running `npm ci` (installs package-lock.json exactly)");
+            process::run(&mut npm("ci"))
+        }
+        _ => {
+            println!("package-lock.json is newer than node_modules: running `npm ci`");
+            process::run(&mut npm("ci"))
+        }
+    }
+}
+
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    fs::metadata(path).ok()?.modified().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_effective_uid_not_the_real_one() {
+        let status = "Name:\tcat\nUid:\t1000\t0\t0\t0\nGid:\t1000\t1000\t1000\t1000\n";
+        assert_eq!(effective_uid(status), Some(0));
+        assert_eq!(effective_uid("Uid:\t1000\t1000\t1000\t1000\n"), Some(1000));
+        assert_eq!(effective_uid("Name:\tcat\n"), None);
+    }
+}
