@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::workspace::Workspace;
 
@@ -18,13 +18,14 @@ pub(crate) fn build(ws: &Workspace) -> Result<Vec<PathBuf>> {
     Ok(written)
 }
 
-/// PENDING WIRING: `fluxlive_manifest::build_dist(root)` does not exist yet
-/// (manifest/src/lib.rs is a stub). When it does, add
-/// `fluxlive-manifest = { path = "../manifest" }` to xtask/Cargo.toml and
-/// make this body `Ok(fluxlive_manifest::build_dist(root)?)`.
+/// The manifest crate owns the layout of each browser's package; xtask
+/// only decides when to call it.
 fn manifest_build_dist(root: &Path) -> Result<Vec<PathBuf>> {
-    anyhow::bail!(
-        "the manifest crate does not expose `build_dist` yet ({}): the extension cannot be assembled",
-        root.join("manifest/src/lib.rs").display()
-    )
+    fluxlive_manifest::build_dist(root).with_context(|| {
+        format!(
+            "assembling the browser extensions from {} and {}",
+            root.join("extension").display(),
+            root.join("dist/panel").display()
+        )
+    })
 }

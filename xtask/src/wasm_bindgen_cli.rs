@@ -89,10 +89,12 @@ pub(crate) fn ensure(ws: &Workspace) -> Result<()> {
     let wanted = required_version(ws)?;
     match installed() {
         Some((path, version)) if version == wanted => {
-            println!(
-                "wasm-bindgen {version}: present ({}), matches Cargo.lock",
-                path.display()
-            );
+            let place = if path.is_absolute() {
+                path.display().to_string()
+            } else {
+                "on PATH".to_owned()
+            };
+            println!("wasm-bindgen {version}: present ({place}), matches Cargo.lock");
             return Ok(());
         }
         Some((_, version)) => println!(
