@@ -1,0 +1,147 @@
+// Browser end-to-end tests of the demo page: headless Chromium (playwright-core)
+// against the real demo binary, spawned on port 0 and killed at the end.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { launch } from "../../client/testkit/browser.mjs";
+import { startDemo } from "../../client/testkit/demo.mjs";
+
+let demo;
+let browser;
+let page;
+const pageErrors = [];
+
+before(async () => {
+  demo = await startDemo({ debug: true });
+  browser = await launch();
+  page = await browser.page();
+  page.on("pageerror", (e) => pageErrors.push(String(e)));
+  page.on("console", (m) => {
+    if (m.type() === "error") pageErrors.push(m.text());
+  });
+  await page.goto(demo.url);
+  await page.evaluate(() => window.ready.then(() => true));
+});
+
+after(async () => {
+  await browser?.close();
+  await demo?.stop();
+});
+
+const counters = () => page.locator(".counter");
+const counts = () =>
+  page.$$eval(".counter", (els) => els.map((el) => [el.getAttribute("data-live-id"), Number(el.querySelector("[data-role=count]").textContent)]));
+const status = () => page.textContent("[data-role=status]");
+/** Waits until the counter with this live id shows `n`. */
+const countIs = (id, n) =>
+  page.waitForFunction(([id, n]) => document.querySelector(`[data-live-id="${id}"] [data-role=count]`)?.textContent === String(n), [id, n], { timeout: 5000 });
+
+test("the page mounts three counters and the todo list, each root tagged with its live id", async () => {
+  assert.equal(await counters().count(), 3);
+  const ids = (await counts()).map(([id]) => id);
+  assert.equal(new Set(ids).size, 3);
+  assert.ok(ids.includes("hero"));
+  assert.equal(await page.getAttribute("#todo-card", "data-live-id"), "todos");
+  assert.deepEqual((await page.evaluate(() => Object.keys(window.handles))).sort(), [...ids, "todos"].sort());
+  assert.equal(await page.textContent('[data-live-id="hero"] [data-role=count]'), "10");
+  assert.equal(await page.textContent('[data-live-id="hero"] [data-role=label]'), "Hero");
+  assert.equal(await status(), "open");
+});
+
+test("clicking a counter's increment changes that counter only", async () => {
+  for (const [id] of await counts()) {
+    const before = Object.fromEntries(await counts());
+    const step = await page.evaluate((id) => window.handles[id].state.step, id);
+    await page.click(`[data-live-id="${id}"] [data-action=increment]`);
+    await countIs(id, before[id] + step);
+    const after = Object.fromEntries(await counts());
+    for (const other of Object.keys(before)) if (other !== id) assert.equal(after[other], before[other], `${other} changed when ${id} was clicked`);
+  }
+  await page.click('[data-live-id="hero"] [data-action=decrement]');
+  await countIs("hero", 10);
+});
+
+test("todo: add, toggle, remove, and a validation error shown under the input", async () => {
+  const items = () => page.$$eval("[data-role=items] li", (lis) => lis.map((li) => [li.querySelector("[data-role=text]").textContent, li.classList.contains("done")]));
+  await page.fill("[data-role=new-todo]", "buy milk");
+  await page.click("#todo-card [data-action=add]");
+  await page.waitForFunction(() => document.querySelectorAll("[data-role=items] li").length === 1, null, { timeout: 5000 });
+  assert.equal(await page.inputValue("[data-role=new-todo]"), "");
+  await page.fill("[data-role=new-todo]", "walk <b>dog</b>");
+  await page.press("[data-role=new-todo]", "Enter");
+  await page.waitForFunction(() => document.querySelectorAll("[data-role=items] li").length === 2, null, { timeout: 5000 });
+  assert.deepEqual(await items(), [["buy milk", false], ["walk <b>dog</b>", false]], "text is shown as text, not markup");
+
+  await page.click("[data-role=items] li:first-child [data-action=toggle]");
+  await page.waitForFunction(() => document.querySelector("[data-role=items] li:first-child")?.classList.contains("done"), null, { timeout: 5000 });
+  assert.equal(await page.textContent("[data-role=remaining]"), "1 left of 2");
+
+  await page.click("[data-role=items] li:nth-child(2) [data-action=remove]");
+  await page.waitForFunction(() => document.querySelectorAll("[data-role=items] li").length === 1, null, { timeout: 5000 });
+  assert.deepEqual(await items(), [["buy milk", true]]);
+
+  // Empty text: the server refuses it and the page shows why under the input.
+  await page.fill("[data-role=new-todo]", "");
+  await page.click("#todo-card [data-action=add]");
+  const err = page.locator("#todo-card [data-role=error]");
+  await err.waitFor({ state: "visible", timeout: 5000 });
+  assert.ok((await err.textContent()).length > 0);
+  assert.equal(await page.getAttribute("[data-role=new-todo]", "aria-invalid"), "true");
+  assert.equal(await page.locator("[data-role=items] li").count(), 1, "nothing was added");
+  await page.fill("[data-role=new-todo]", "x");
+  assert.equal(await err.isVisible(), false, "typing clears the error");
+
+  await page.click("[data-action=clear-done]");
+  await page.waitForFunction(() => document.querySelectorAll("[data-role=items] li").length === 0, null, { timeout: 5000 });
+});
+
+test("action errors are listed; a panicking action leaves the count as it was", async () => {
+  const before = await page.textContent('[data-live-id="hero"] [data-role=count]');
+  await page.click('[data-live-id="hero"] [data-action=fail]');
+  await page.waitForSelector('[data-role=errors] li[data-code="action_failed"]', { timeout: 5000 });
+  await page.click('[data-live-id="hero"] [data-action=explode]');
+  const li = await page.waitForSelector('[data-role=errors] li[data-code="action_panicked"]', { timeout: 5000 });
+  assert.match(await li.textContent(), /explode/);
+  assert.equal(await page.textContent('[data-live-id="hero"] [data-role=count]'), before);
+  await page.click('[data-live-id="hero"] [data-action=increment]');
+  await countIs("hero", Number(before) + 5);
+});
+
+test("dropping the connection: status shows reconnecting then open, every state survives, clicks work after", async () => {
+  await page.fill("[data-role=new-todo]", "survive the drop");
+  await page.press("[data-role=new-todo]", "Enter");
+  await page.waitForFunction(() => document.querySelectorAll("[data-role=items] li").length === 1, null, { timeout: 5000 });
+  const snapshot = () => page.evaluate(() => Object.fromEntries(Object.entries(window.handles).map(([id, h]) => [id, { state: h.state, version: h.version }])));
+  const before = await snapshot();
+  const domBefore = await counts();
+
+  await page.evaluate(() => {
+    window.statusLog = [];
+    window.live.on("status", (s) => window.statusLog.push(s));
+    window.live._dropSocket();
+  });
+  await page.waitForFunction(() => window.live.status === "open", null, { timeout: 10000 });
+  assert.deepEqual(await page.evaluate(() => window.statusLog), ["reconnecting", "open"]);
+  assert.equal(await status(), "open");
+  assert.deepEqual(await snapshot(), before);
+  assert.deepEqual(await counts(), domBefore);
+  assert.deepEqual(await page.$$eval("[data-role=items] [data-role=text]", (els) => els.map((e) => e.textContent)), ["survive the drop"]);
+
+  const [id, n] = domBefore[0];
+  const step = before[id].state.step;
+  await page.click(`[data-live-id="${id}"] [data-action=increment]`);
+  await countIs(id, n + step);
+});
+
+test("with --debug the page announces the debug channel and links the panel", async () => {
+  const announce = await page.evaluate(() => window.__FLUXLIVE__);
+  assert.equal(announce.protocol, 1);
+  assert.equal(announce.debug.url, `ws://127.0.0.1:${demo.port}/__live/debug`);
+  assert.equal(announce.debug.token, demo.token);
+  const link = page.locator("[data-role=devtools-link]");
+  assert.equal(await link.isVisible(), true);
+  assert.equal(await link.getAttribute("href"), `/__live/devtools?token=${encodeURIComponent(demo.token)}`);
+});
+
+test("no uncaught errors in the page", () => {
+  assert.deepEqual(pageErrors, []);
+});
