@@ -52,3 +52,14 @@ async function misuse(): Promise<void> {
 }
 
 export { valid, misuse };
+
+import { createUseLive, type ReactLike } from "../react.js";
+declare const React: ReactLike;
+const useLive = createUseLive(React);
+export function Component(live: ReturnType<typeof connect>): string {
+  const { state, call, error } = useLive<CounterState>(live, "Counter", { start: 1 }, { id: "hero" });
+  if (error) return error.code;
+  void call("increment");
+  // @ts-expect-error state may be null before mount
+  return String(state.count);
+}
