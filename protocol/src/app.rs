@@ -56,6 +56,16 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         key: Option<String>,
     },
+    /// Give an instance new props (runs its `on_props_changed`); answered like a call.
+    Props {
+        /// Request reference echoed in the answer.
+        #[serde(rename = "ref")]
+        req: u32,
+        /// Instance id.
+        id: String,
+        /// The new props.
+        props: Value,
+    },
     /// Free an instance now.
     Unmount {
         /// Request reference echoed in the answer.
