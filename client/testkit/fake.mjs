@@ -71,9 +71,26 @@ const types = {
     init: (p) => ({ count: p.start ?? 0, step: p.step ?? 1, label: p.label ?? "Counter" }),
     actions: {
       increment: (s) => ({ state: { ...s, count: s.count + s.step }, event: ["count-changed", { count: s.count + s.step }] }),
+      decrement: (s) => ({ state: { ...s, count: s.count - s.step } }),
+      reset: (s, _a, props) => ({ state: { ...s, count: props.start ?? 0 } }),
+      explode: () => ({ error: "action_panicked" }),
       add: (s, [n]) => (typeof n !== "number" ? { error: "bad_args" } : { state: { ...s, count: s.count + n }, result: s.count + n }),
       noop: (s) => ({ state: s }),
       fail: () => ({ error: "action_failed", detail: { why: "asked to" } }),
+    },
+  },
+  TodoList: {
+    init: (p) => ({ title: p.title ?? "Todos", items: [], next_id: 1 }),
+    actions: {
+      add: (s, [text]) => {
+        if (typeof text !== "string") return { error: "bad_args" };
+        const t = text.trim();
+        if (!t || t.length > 200) return { error: "action_failed", detail: { field: "text", message: t ? "at most 200 characters" : "must not be empty" } };
+        return { state: { ...s, items: [...s.items, { id: s.next_id, text: t, done: false }], next_id: s.next_id + 1 }, result: s.next_id };
+      },
+      toggle: (s, [id]) => ({ state: { ...s, items: s.items.map((i) => (i.id === id ? { ...i, done: !i.done } : i)) } }),
+      remove: (s, [id]) => ({ state: { ...s, items: s.items.filter((i) => i.id !== id) } }),
+      clear_done: (s) => ({ state: { ...s, items: s.items.filter((i) => !i.done) } }),
     },
   },
 };
@@ -125,7 +142,7 @@ export function miniServer(net) {
         if (!ty) return err("unknown_component", { type: f.type });
         const id = f.id ?? `i${++n}`;
         if (sess.insts.has(id)) return err("duplicate_id", { id });
-        const inst = { id, type: f.type, version: 0, state: ty.init(f.props || {}) };
+        const inst = { id, type: f.type, version: 0, props: f.props || {}, state: ty.init(f.props || {}) };
         sess.insts.set(id, inst);
         return send({ t: "mounted", ref: f.ref, id, type: f.type, version: 0, state: inst.state });
       }
@@ -135,7 +152,7 @@ export function miniServer(net) {
         if (!inst) return err("not_mounted", { id: f.id, method: f.method });
         const act = types[inst.type].actions[f.method];
         if (!act) return err("unknown_method", { id: f.id, type: inst.type, method: f.method });
-        const out = act(inst.state, f.args);
+        const out = act(inst.state, f.args, inst.props);
         if (out.error) return err(out.error, { id: f.id, type: inst.type, method: f.method, detail: out.detail });
         const ops = Object.keys(out.state)
           .filter((k) => out.state[k] !== inst.state[k])
