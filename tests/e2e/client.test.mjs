@@ -3,7 +3,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { launch } from "../../client/testkit/browser.mjs";
-import { startDemo } from "../../client/testkit/demo.mjs";
+import { startDemo, rawClient } from "../../client/testkit/demo.mjs";
 
 let demo;
 let browser;
@@ -140,6 +140,96 @@ test("with --debug the page announces the debug channel and links the panel", as
   const link = page.locator("[data-role=devtools-link]");
   assert.equal(await link.isVisible(), true);
   assert.equal(await link.getAttribute("href"), `/__live/devtools?token=${encodeURIComponent(demo.token)}`);
+});
+
+/** A DevTools-panel stand-in on the real debug channel, with the page's origin. */
+async function debugSocket() {
+  const { url, token } = await page.evaluate(() => window.__FLUXLIVE__.debug);
+  const dbg = await rawClient(`${url}?token=${encodeURIComponent(token)}`, demo.origin);
+  await dbg.next((f) => f.t === "hello");
+  let ref = 0;
+  dbg.ask = async (cmd, pred = (f) => f.t !== "records") => {
+    const r = ++ref;
+    dbg.send({ ...cmd, ref: r });
+    const answer = await dbg.next((f) => f.ref === r && pred(f));
+    assert.notEqual(answer.t, "error", `${cmd.t}: ${answer.message}`);
+    return answer;
+  };
+  const snap = await dbg.ask({ t: "snapshot" });
+  dbg.iid = (id) => snap.instances.find((i) => i.id === id)?.iid;
+  return dbg;
+}
+
+test("DevTools highlight and picker reach the page over the real debug channel", async () => {
+  const dbg = await debugSocket();
+  try {
+    const iid = dbg.iid("hero");
+    assert.ok(iid != null, "hero is in the snapshot");
+    await dbg.ask({ t: "highlight", iid, on: true });
+    const ov = page.locator("[data-fluxlive-overlay]");
+    await ov.waitFor({ timeout: 5000 });
+    assert.equal(await ov.textContent(), "Counter #hero");
+    const box = await ov.boundingBox();
+    const card = await page.locator('[data-live-id="hero"]').boundingBox();
+    assert.ok(Math.abs(box.x - card.x) < 1 && Math.abs(box.width - card.width) < 1, "overlay covers the hero card");
+    await dbg.ask({ t: "highlight", iid, on: false });
+    await ov.waitFor({ state: "detached", timeout: 5000 });
+
+    // Picker: a click on the hero's + button picks the hero and does not increment it.
+    const before = await page.textContent('[data-live-id="hero"] [data-role=count]');
+    await dbg.ask({ t: "picker", on: true });
+    await page.waitForFunction(() => window.live._pick != null, null, { timeout: 5000 });
+    await page.hover('[data-live-id="hero"] [data-action=increment]');
+    await ov.waitFor({ timeout: 5000 });
+    await page.click('[data-live-id="hero"] [data-action=increment]');
+    const picked = await dbg.next((f) => f.t === "picked");
+    assert.equal(picked.iid, iid);
+    assert.equal(await page.textContent('[data-live-id="hero"] [data-role=count]'), before, "the click was swallowed");
+    await ov.waitFor({ state: "detached", timeout: 5000 });
+  } finally {
+    dbg.close();
+  }
+});
+
+test("time travel from DevTools shows the old state in the page at a newer version", async () => {
+  const dbg = await debugSocket();
+  try {
+    const iid = dbg.iid("hero");
+    const v0 = await page.evaluate(() => window.handles.hero.version);
+    const c0 = Number(await page.textContent('[data-live-id="hero"] [data-role=count]'));
+    await page.click('[data-live-id="hero"] [data-action=increment]');
+    await countIs("hero", c0 + 5);
+    await dbg.ask({ t: "time_travel", iid, version: v0 });
+    await countIs("hero", c0);
+    const v = await page.evaluate(() => window.handles.hero.version);
+    assert.ok(v > v0 + 1, `version moved forward (${v0} -> ${v})`);
+    await dbg.ask({ t: "back_to_live", iid });
+    await countIs("hero", c0 + 5);
+  } finally {
+    dbg.close();
+  }
+});
+
+test("the page's render reports arrive in the flight recorder", async () => {
+  const dbg = await debugSocket();
+  try {
+    const iid = dbg.iid("hero");
+    await dbg.ask({ t: "subscribe", filter: { instances: [iid], kinds: ["render", "client_span"] } });
+    await page.click('[data-live-id="hero"] [data-action=increment]');
+    const kinds = new Set();
+    const deadline = Date.now() + 10000;
+    while (!(kinds.has("render") && kinds.has("client_span")) && Date.now() < deadline) {
+      const batch = await dbg.next((f) => f.t === "records", deadline - Date.now());
+      for (const r of batch.records) {
+        assert.equal(r.instance?.iid, iid);
+        kinds.add(r.kind);
+        if (r.kind === "render") assert.ok(Number.isInteger(r.frame_us) && r.frame_us >= r.apply_us);
+      }
+    }
+    assert.deepEqual([...kinds].sort(), ["client_span", "render"]);
+  } finally {
+    dbg.close();
+  }
 });
 
 test("no uncaught errors in the page", () => {
