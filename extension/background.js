@@ -31,10 +31,15 @@ const runtimes = new Map();
 /** tabId -> Set<Port> */
 const panels = new Map();
 
+/** The last relayed content-script messages, newest last (bounded). */
+const log = [];
+const LOG_MAX = 50;
+
 /** Exposed for tests and for debugging from the worker's console. */
 globalThis.fluxliveRelay = {
   runtimes,
   panels,
+  log,
   state() {
     return {
       runtimes: Object.fromEntries(runtimes),
@@ -113,6 +118,9 @@ ext.runtime.onMessage.addListener((msg, sender) => {
   if (msg === null || typeof msg !== "object" || msg.source !== "fluxlive-content") return false;
   const tabId = sender.tab.id;
   const pageUrl = typeof sender.url === "string" ? sender.url : String(msg.url ?? "");
+  const debugUrl = msg.payload?.debug?.url;
+  log.push({ tabId, type: String(msg.type), pageUrl, debugUrl: typeof debugUrl === "string" ? debugUrl : null });
+  if (log.length > LOG_MAX) log.shift();
   if (msg.type === "page") {
     runtimes.delete(tabId);
     toPanels(tabId, { source: SOURCE, type: "page", tabId, pageUrl });

@@ -11,7 +11,8 @@
 //   2. devtools.inspectedWindow.eval("window.__FLUXLIVE__"), for pages the
 //      content script does not run on, or when nothing was announced in time.
 // The current answer is mirrored on <html data-fluxlive-status> (and
-// data-fluxlive-url) for tests and for anyone debugging the extension.
+// data-fluxlive-url; a refused debug URL on data-fluxlive-refused) for tests
+// and for anyone debugging the extension.
 "use strict";
 
 (() => {
@@ -83,6 +84,7 @@
     }
     const url = debugUrl(debug.url, pageUrl);
     if (url === null) {
+      document.documentElement.dataset.fluxliveRefused = debug.url;
       console.warn("fluxlive: ignoring a runtime whose debug channel is not on a loopback address:", debug.url);
       return { source: SOURCE, type: "no-runtime" };
     }

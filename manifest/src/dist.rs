@@ -71,7 +71,9 @@ pub fn build_dist(root: &Path) -> Result<Vec<PathBuf>, Error> {
                 violations,
             });
         }
-        let mut text = serde_json::to_string_pretty(&manifest)
+        // The typed model keeps the conventional key order (manifest_version
+        // first); `render`'s Value would sort keys alphabetically.
+        let mut text = serde_json::to_string_pretty(&crate::extension::manifest(browser))
             .map_err(|source| Error::Json { browser, source })?;
         text.push('\n');
         let manifest_path = out.join("manifest.json");

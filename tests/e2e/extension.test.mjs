@@ -1,0 +1,365 @@
+// The browser extension in headless Chromium: the unpacked `dist/chrome`
+// loads, its service worker runs, the content script relays a page's
+// announce to the worker, DevTools creates the "fluxlive" panel, and the
+// panel host tells the panel where the page's debug channel is, which the
+// panel then opens. First against a small fake runtime (node http + ws,
+// every case the host must tell apart), then against the real demo.
+//
+// Needs: `cargo xtask dist` (dist/chrome), `cargo build -p fluxlive-demo`,
+// Chromium at /usr/bin/chromium (or $CHROMIUM), npm packages playwright-core
+// and ws. Run: node --test tests/e2e/extension.test.mjs
+// $FLUXLIVE_EXTENSION_DIR points at another unpacked build.
+
+import { describe, test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import WebSocket, { WebSocketServer } from "ws";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const EXTENSION = path.resolve(process.env.FLUXLIVE_EXTENSION_DIR ?? path.join(ROOT, "dist/chrome"));
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const DEMO = path.join(ROOT, "target/debug/fluxlive-demo");
+/** A name outside the content script's matches, resolved to 127.0.0.1. */
+const OTHER_HOST = "fluxlive.test";
+
+// ---------------------------------------------------------------- helpers
+
+/** Polls `probe` until it returns something truthy; fails after `timeout`. */
+async function waitFor(what, probe, timeout = 10_000) {
+  const deadline = Date.now() + timeout;
+  let last;
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out after ${timeout} ms waiting for ${what}; last saw ${JSON.stringify(last)}`);
+}
+
+/** A raw Chrome DevTools Protocol client on the browser endpoint. */
+async function connectCdp(wsUrl) {
+  const ws = new WebSocket(wsUrl);
+  await new Promise((resolve, reject) => {
+    ws.once("open", resolve);
+    ws.once("error", reject);
+  });
+  let nextId = 0;
+  const pending = new Map();
+  ws.on("message", (data) => {
+    const msg = JSON.parse(data);
+    const waiter = pending.get(msg.id);
+    if (!waiter) return;
+    pending.delete(msg.id);
+    if (msg.error) waiter.reject(new Error(`${waiter.method}: ${msg.error.message}`));
+    else waiter.resolve(msg.result);
+  });
+  return {
+    send(method, params = {}, sessionId = undefined) {
+      const id = ++nextId;
+      ws.send(JSON.stringify({ id, method, params, sessionId }));
+      return new Promise((resolve, reject) => pending.set(id, { resolve, reject, method }));
+    },
+    close: () => ws.close(),
+  };
+}
+
+/**
+ * A page server that plays a fluxlive runtime's part in the extension's
+ * eyes: it announces (or not) the way `client/live.js` does, and records
+ * every debug-socket connection.
+ */
+async function startFakeRuntime() {
+  const token = `tok-${Math.random().toString(36).slice(2)}`;
+  const connections = [];
+  const announce = (debug) => `
+    <script>
+      const payload = { version: "0.1.0", protocol: 1, debug: ${debug} };
+      const announce = () => window.postMessage({ source: "fluxlive-page", type: "announce", payload }, "*");
+      // Like the client: announce once the app socket is up, and on ping.
+      setTimeout(() => { window.__FLUXLIVE__ = payload; announce(); }, 50);
+      addEventListener("message", (e) => {
+        if (e.source === window && e.data && e.data.source === "fluxlive-devtools"
+            && e.data.type === "ping" && window.__FLUXLIVE__) announce();
+      });
+    </script>`;
+  const debugAt = (host) => `{ url: "ws://${host}:" + location.port + "/__live/debug", token: "${token}" }`;
+  const pages = {
+    "/": announce(debugAt("127.0.0.1")),
+    "/channel-off": announce("null"),
+    "/plain": "<p>no runtime here</p>",
+    // A page pointing the panel at a non-loopback host: must be refused.
+    "/elsewhere": announce(debugAt("evil.test")),
+    // Spoofing attempts first, then a real announce whose url marks the end.
+    "/spoof": `
+      <iframe src="/spoof-frame"></iframe>
+      <script>
+        window.postMessage({ source: "not-fluxlive", type: "announce",
+          payload: { debug: { url: "ws://127.0.0.1:1/wrong-source" } } }, "*");
+        addEventListener("message", (e) => {
+          if (e.data && e.data.from === "frame") {
+            window.postMessage({ source: "fluxlive-page", type: "announce",
+              payload: { debug: { url: "ws://127.0.0.1:1/after-spoof" } } }, "*");
+          }
+        });
+      </script>`,
+    "/spoof-frame": `<script>
+        parent.postMessage({ source: "fluxlive-page", type: "announce",
+          payload: { debug: { url: "ws://127.0.0.1:1/from-frame" } } }, "*");
+        parent.postMessage({ from: "frame" }, "*");
+      </script>`,
+  };
+  const server = http.createServer((req, res) => {
+    const body = pages[new URL(req.url, "http://x").pathname];
+    res.writeHead(body === undefined ? 404 : 200, { "content-type": "text/html" });
+    res.end(`<!doctype html><meta charset="utf-8"><title>fake runtime</title>${body ?? "not found"}`);
+  });
+  const wss = new WebSocketServer({ server, path: "/__live/debug" });
+  wss.on("connection", (_ws, req) => {
+    const url = new URL(req.url, "http://x");
+    connections.push({ host: req.headers.host, token: url.searchParams.get("token"), origin: req.headers.origin });
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = server.address().port;
+  return {
+    token,
+    port,
+    connections,
+    url: (p = "/", host = "127.0.0.1") => `http://${host}:${port}${p}`,
+    close: () => new Promise((resolve) => {
+      for (const c of wss.clients) c.terminate();
+      wss.close();
+      server.close(resolve);
+    }),
+  };
+}
+
+/** Chromium with the unpacked extension, DevTools opened on every tab. */
+async function launchBrowser() {
+  assert.ok(
+    fs.existsSync(path.join(EXTENSION, "manifest.json")),
+    `${EXTENSION}/manifest.json is missing: build the extension with \`cargo xtask dist\``,
+  );
+  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "fluxlive-ext-"));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: false, // "--headless=new" below: the mode that runs extensions
+    args: [
+      "--headless=new",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      `--disable-extensions-except=${EXTENSION}`,
+      `--load-extension=${EXTENSION}`,
+      "--auto-open-devtools-for-tabs",
+      "--remote-debugging-port=0",
+      `--host-resolver-rules=MAP ${OTHER_HOST} 127.0.0.1, MAP evil.test 127.0.0.1`,
+    ],
+  });
+  const worker = context.serviceWorkers()[0] ?? (await context.waitForEvent("serviceworker", { timeout: 10_000 }));
+  const port = await waitFor("DevToolsActivePort", () => {
+    try {
+      return fs.readFileSync(path.join(userDataDir, "DevToolsActivePort"), "utf8").split("\n")[0];
+    } catch {
+      return null;
+    }
+  });
+  const version = await (await fetch(`http://127.0.0.1:${port}/json/version`)).json();
+  const cdp = await connectCdp(version.webSocketDebuggerUrl);
+  const page = context.pages()[0] ?? (await context.newPage());
+  return {
+    context,
+    worker,
+    cdp,
+    page,
+    extensionId: new URL(worker.url()).host,
+    relay: () => worker.evaluate(() => globalThis.fluxliveRelay.state()),
+    relayLog: () => worker.evaluate(() => globalThis.fluxliveRelay.log.slice()),
+    async close() {
+      cdp.close();
+      await context.close();
+      fs.rmSync(userDataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function targets(cdp) {
+  return (await cdp.send("Target.getTargets")).targetInfos;
+}
+
+/**
+ * Shows the fluxlive panel in the (auto-opened) DevTools window: each
+ * Ctrl+] moves to the next panel; the extension's comes last. Returns a
+ * CDP session in the panel page.
+ */
+async function openPanel(browser) {
+  const { cdp, extensionId } = browser;
+  const panelUrl = `chrome-extension://${extensionId}/panel.html`;
+  const devtools = await waitFor("the DevTools window", async () =>
+    (await targets(cdp)).find((t) => t.url.startsWith("devtools://devtools/")),
+  );
+  const { sessionId } = await cdp.send("Target.attachToTarget", { targetId: devtools.targetId, flatten: true });
+  let panel;
+  for (let press = 0; press < 40 && !panel; press++) {
+    for (const type of ["rawKeyDown", "keyUp"]) {
+      await cdp.send(
+        "Input.dispatchKeyEvent",
+        { type, modifiers: 2, key: "]", code: "BracketRight", windowsVirtualKeyCode: 221, nativeVirtualKeyCode: 221 },
+        sessionId,
+      );
+    }
+    // A panel's frame appears as its own target once the panel is shown.
+    const deadline = Date.now() + 500;
+    while (!panel && Date.now() < deadline) {
+      panel = (await targets(cdp)).find((t) => t.url === panelUrl);
+      if (!panel) await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  assert.ok(panel, `the fluxlive panel (${panelUrl}) never appeared in DevTools`);
+  const attached = await cdp.send("Target.attachToTarget", { targetId: panel.targetId, flatten: true });
+  return {
+    async eval(expression) {
+      const r = await cdp.send("Runtime.evaluate", { expression, returnByValue: true, awaitPromise: true }, attached.sessionId);
+      if (r.exceptionDetails) throw new Error(`panel eval failed: ${r.exceptionDetails.text}`);
+      return r.result.value;
+    },
+    /** What the panel host last told the panel. */
+    host() {
+      return this.eval(
+        "({ status: document.documentElement.dataset.fluxliveStatus ?? null, url: document.documentElement.dataset.fluxliveUrl ?? null })",
+      );
+    },
+  };
+}
+
+// ------------------------------------------------------------------ tests
+
+describe("extension against a fake runtime", () => {
+  let runtime;
+  let browser;
+  let panel;
+
+  before(async () => {
+    runtime = await startFakeRuntime();
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await runtime?.close();
+  });
+
+  test("the service worker runs the typed manifest with no permissions", async () => {
+    assert.match(browser.worker.url(), /^chrome-extension:\/\/[a-p]{32}\/background\.js$/);
+    const manifest = await browser.worker.evaluate(() => chrome.runtime.getManifest());
+    assert.equal(manifest.manifest_version, 3);
+    assert.equal(manifest.devtools_page, "devtools.html");
+    assert.deepEqual(manifest.permissions ?? [], []);
+    assert.deepEqual(manifest.host_permissions ?? [], []);
+    assert.ok(!manifest.content_scripts[0].matches.includes("<all_urls>"));
+    assert.match(manifest.content_security_policy.extension_pages, /'wasm-unsafe-eval'/);
+  });
+
+  test("the content script relays the page's announce to the worker, keyed by tab", async () => {
+    await browser.page.goto(runtime.url("/"));
+    const state = await waitFor("the worker to hold the page's runtime", async () => {
+      const s = await browser.relay();
+      return Object.keys(s.runtimes).length === 1 ? s : null;
+    });
+    const [[tabId, entry]] = Object.entries(state.runtimes);
+    assert.ok(Number.isInteger(Number(tabId)));
+    assert.equal(entry.pageUrl, runtime.url("/"));
+    assert.deepEqual(entry.announce, {
+      version: "0.1.0",
+      protocol: 1,
+      debug: { url: `ws://127.0.0.1:${runtime.port}/__live/debug`, token: runtime.token },
+    });
+  });
+
+  test("DevTools shows the panel, and the panel opens the page's debug channel", async () => {
+    panel = await openPanel(browser);
+    const host = await waitFor("the host to say connect", async () => {
+      const h = await panel.host();
+      return h.status === "connect" ? h : null;
+    });
+    assert.equal(host.url, `ws://127.0.0.1:${runtime.port}/__live/debug`);
+    const conn = await waitFor("the panel's debug socket", () => runtime.connections[0]);
+    assert.equal(conn.token, runtime.token);
+    assert.equal(conn.origin, `chrome-extension://${browser.extensionId}`);
+    const relay = await browser.relay();
+    assert.deepEqual(Object.values(relay.panels), [1], "one panel registered for the tab");
+  });
+
+  test("after navigation the host reports channel-off, then no-runtime, then connects again", async () => {
+    assert.ok(panel, "needs the panel from the previous test");
+    await browser.page.goto(runtime.url("/channel-off"));
+    await waitFor("channel-off", async () => (await panel.host()).status === "channel-off");
+    await browser.page.goto(runtime.url("/plain"));
+    await waitFor("no-runtime", async () => (await panel.host()).status === "no-runtime");
+    const before = runtime.connections.length;
+    await browser.page.goto(runtime.url("/"));
+    await waitFor("connect", async () => (await panel.host()).status === "connect");
+    await waitFor("a new debug socket", () => runtime.connections.length > before);
+  });
+
+  test("a non-loopback debug URL is refused, never connected to", async () => {
+    assert.ok(panel, "needs the panel from the first tests");
+    await browser.page.goto(runtime.url("/plain"));
+    await waitFor("no-runtime", async () => (await panel.host()).status === "no-runtime");
+    const before = runtime.connections.length;
+    await browser.page.goto(runtime.url("/elsewhere"));
+    // The relay passes the announce on; the host turns it down.
+    await waitFor("the relay to see it", async () =>
+      (await browser.relayLog()).some((e) => e.debugUrl?.includes("evil.test")),
+    );
+    await waitFor("the host to refuse it", async () =>
+      (await panel.eval("document.documentElement.dataset.fluxliveRefused ?? ''")).includes("evil.test"),
+    );
+    const host = await panel.host();
+    assert.equal(host.status, "no-runtime");
+    assert.equal(runtime.connections.length, before);
+    assert.ok(runtime.connections.every((c) => !c.host.startsWith("evil.test")));
+  });
+
+  test("a page outside the content script's matches is found through inspectedWindow.eval", async () => {
+    assert.ok(panel, "needs the panel from the first tests");
+    await browser.page.goto(runtime.url("/plain"));
+    await waitFor("no-runtime", async () => (await panel.host()).status === "no-runtime");
+    const logged = (await browser.relayLog()).length;
+    const before = runtime.connections.length;
+    await browser.page.goto(runtime.url("/", OTHER_HOST));
+    const host = await waitFor("connect", async () => {
+      const h = await panel.host();
+      return h.status === "connect" ? h : null;
+    });
+    // The debug URL the page announced names 127.0.0.1, its real address.
+    assert.equal(host.url, `ws://127.0.0.1:${runtime.port}/__live/debug`);
+    await waitFor("a new debug socket", () => runtime.connections.length > before);
+    const log = await browser.relayLog();
+    assert.ok(
+      log.slice(logged).every((e) => !e.pageUrl.includes(OTHER_HOST)),
+      "no content script ran on the unmatched host",
+    );
+  });
+
+  test("messages from frames or with another source are not relayed", async () => {
+    await browser.page.goto(runtime.url("/spoof"));
+    // The frame's message and the marker announce reach the content script in
+    // order, so once the marker is relayed the frame's was already judged.
+    await waitFor("the marker announce", async () =>
+      (await browser.relayLog()).some((e) => e.debugUrl?.endsWith("/after-spoof")),
+    );
+    const urls = (await browser.relayLog()).map((e) => e.debugUrl);
+    assert.ok(!urls.some((u) => u?.endsWith("/from-frame")), `relayed a frame's message: ${urls}`);
+    assert.ok(!urls.some((u) => u?.endsWith("/wrong-source")), `relayed a foreign source: ${urls}`);
+  });
+});
