@@ -9,10 +9,10 @@
 //! glue plus [`RuntimeOps`], the runtime side of each command.
 
 use crate::instance::{Msg, Snapshot};
+use crate::live::Peer;
 use crate::live::{call_iid, Live};
 use crate::runtime::Runtime;
 use axum::extract::ws::{Message, Utf8Bytes};
-use crate::live::Peer;
 use axum::extract::{Path, Query, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -162,7 +162,10 @@ pub(crate) fn routes(r: Router<Live>) -> Router<Live> {
     r.route(crate::DEBUG_PATH, get(debug_upgrade))
         .route(crate::DEVTOOLS_PATH, get(panel_index))
         .route(&format!("{}/", crate::DEVTOOLS_PATH), get(panel_index))
-        .route(&format!("{}/{{file}}", crate::DEVTOOLS_PATH), get(panel_file))
+        .route(
+            &format!("{}/{{file}}", crate::DEVTOOLS_PATH),
+            get(panel_file),
+        )
 }
 
 /// Why a debug connection was refused.
@@ -217,9 +220,10 @@ fn check_origin(d: &DebugSettings, headers: &HeaderMap) -> Result<(), DebugRejec
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    let same_origin =
-        !host.is_empty() && (origin == format!("http://{host}") || origin == format!("https://{host}"));
-    let extension = origin.starts_with("chrome-extension://") || origin.starts_with("moz-extension://");
+    let same_origin = !host.is_empty()
+        && (origin == format!("http://{host}") || origin == format!("https://{host}"));
+    let extension =
+        origin.starts_with("chrome-extension://") || origin.starts_with("moz-extension://");
     if same_origin || extension || d.origins.iter().any(|o| o == origin) {
         Ok(())
     } else {
@@ -240,7 +244,9 @@ async fn debug_upgrade(
     check_peer(&d, peer)?;
     match q.token.as_deref() {
         None | Some("") => return Err(DebugRejection::NoToken),
-        Some(t) if !crate::session::token_eq(t, &d.token) => return Err(DebugRejection::WrongToken),
+        Some(t) if !crate::session::token_eq(t, &d.token) => {
+            return Err(DebugRejection::WrongToken)
+        }
         Some(_) => {}
     }
     check_origin(&d, &headers)?;
@@ -279,10 +285,7 @@ fn panel_dir(live: &Live) -> Option<PathBuf> {
     live.rt.debug.as_ref().map(|d| d.panel_dir.clone())
 }
 
-async fn panel_index(
-    State(live): State<Live>,
-    Peer(peer): Peer,
-) -> Response {
+async fn panel_index(State(live): State<Live>, Peer(peer): Peer) -> Response {
     serve_panel_file(&live, peer, "index.html").await
 }
 
@@ -379,7 +382,10 @@ impl DebugOps for RuntimeOps {
                 fluxlive_instrumentation::redact_top(meta, &mut info.props);
             }
         }
-        let s = crate::live::Live { rt: self.rt.clone() }.stats();
+        let s = crate::live::Live {
+            rt: self.rt.clone(),
+        }
+        .stats();
         (out, s.connections, s.total_mounted)
     }
 

@@ -163,7 +163,8 @@ impl<C: Component> Factory for TypedFactory<C> {
         &self,
         seed: Value,
         from_props: bool,
-    ) -> futures_util::future::BoxFuture<'static, Result<Box<dyn crate::replay::Replica>, String>> {
+    ) -> futures_util::future::BoxFuture<'static, Result<Box<dyn crate::replay::Replica>, String>>
+    {
         crate::replay::boxed_replica::<C>(seed, from_props)
     }
 

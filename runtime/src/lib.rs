@@ -66,9 +66,9 @@ pub mod error;
 mod instance;
 mod live;
 mod replay;
-pub mod testing;
 mod runtime;
 mod session;
+pub mod testing;
 mod ws;
 
 pub use component::{Component, LiveState, NoProps, Step};

@@ -235,7 +235,11 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
     }
 }
 
-async fn ws_upgrade(State(live): State<Live>, Peer(peer): Peer, ws: WebSocketUpgrade) -> impl IntoResponse {
+async fn ws_upgrade(
+    State(live): State<Live>,
+    Peer(peer): Peer,
+    ws: WebSocketUpgrade,
+) -> impl IntoResponse {
     let rt = live.rt.clone();
     // The hard limit sits well above `max_frame`, so oversized frames up to
     // it get a `frame_too_large` error and the connection lives on; beyond

@@ -76,11 +76,10 @@ impl<C: Component> TypedReplica<C> {
             })
             .map_err(|e| format!("bad props: {e}"))?;
         let mut ctx = Ctx::new(Arc::from("replay"), 0, 0, C::NAME);
-        let state = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            C::create(props, &mut ctx)
-        }))
-        .map_err(|p| format!("mount panicked: {}", crate::instance::panic_message(&p)))?
-        .map_err(|e| e.to_string())?;
+        let state =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| C::create(props, &mut ctx)))
+                .map_err(|p| format!("mount panicked: {}", crate::instance::panic_message(&p)))?
+                .map_err(|e| e.to_string())?;
         let last = serde_json::to_value(&state).map_err(|e| e.to_string())?;
         Ok(Self { state, ctx, last })
     }
@@ -97,11 +96,10 @@ impl<C: Component> TypedReplica<C> {
 
     async fn on_mount(&mut self) {
         let (state, ctx) = (&mut self.state, &mut self.ctx);
-        let step =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-                let (state, ctx) = (state, ctx);
-                state.mounted(ctx)
-            }));
+        let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let (state, ctx) = (state, ctx);
+            state.mounted(ctx)
+        }));
         let _ = drive::<C>("on_mount", step).await;
         if let Ok(v) = serde_json::to_value(&self.state) {
             self.last = v;
@@ -220,7 +218,14 @@ pub(crate) async fn replay_with(
                 })?;
                 let from_props = matches!(r.body, RecordBody::Mount { .. });
                 let mut replica = f
-                    .replica(if from_props { props.clone() } else { state.clone() }, from_props)
+                    .replica(
+                        if from_props {
+                            props.clone()
+                        } else {
+                            state.clone()
+                        },
+                        from_props,
+                    )
                     .await
                     .map_err(|reason| ReplayError::Rebuild {
                         seq: r.seq,
@@ -236,7 +241,10 @@ pub(crate) async fn replay_with(
                         method: "mount".into(),
                         expected: state.clone(),
                         got,
-                        message: format!("{} `{}`: mounted state differs from the recording", inst.component, inst.id),
+                        message: format!(
+                            "{} `{}`: mounted state differs from the recording",
+                            inst.component, inst.id
+                        ),
                     });
                     return Ok(report);
                 }
@@ -248,7 +256,9 @@ pub(crate) async fn replay_with(
                 replicas.insert(inst.iid, replica);
             }
             RecordBody::Action(a) if a.source != CallSource::Replay => {
-                let Some(replica) = replicas.get_mut(&inst.iid) else { continue };
+                let Some(replica) = replicas.get_mut(&inst.iid) else {
+                    continue;
+                };
                 report.actions += 1;
                 let (res, ops) = replica.call(&a.method, args_of(&a.args)).await;
                 let meta = replica.meta();
@@ -261,7 +271,9 @@ pub(crate) async fn replay_with(
                         expected: serde_json::to_value(&a.outcome).unwrap_or(Value::Null),
                         got: match &res {
                             Ok(v) => serde_json::json!({"status": "ok", "result": v}),
-                            Err(e) => serde_json::json!({"status": "err", "code": e.code(), "message": e.to_string()}),
+                            Err(e) => {
+                                serde_json::json!({"status": "err", "code": e.code(), "message": e.to_string()})
+                            }
                         },
                         message: format!(
                             "{} `{}`.{}: recorded {}, replay {}",

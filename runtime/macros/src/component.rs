@@ -136,13 +136,10 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
                 .first()
                 .map(|p| p.ty.to_token_stream())
                 .unwrap_or_else(|| quote!(::fluxlive::NoProps));
-            let call_args = params.iter().map(|p| {
-                if p.is_ctx {
-                    quote!(ctx)
-                } else {
-                    quote!(props)
-                }
-            });
+            let call_args =
+                params
+                    .iter()
+                    .map(|p| if p.is_ctx { quote!(ctx) } else { quote!(props) });
             let ignore = if data.is_empty() {
                 quote!(let _ = props;)
             } else {
@@ -405,7 +402,10 @@ fn parse_params(f: &ImplItemFn) -> syn::Result<Vec<Param>> {
         };
         let is_ctx = is_ctx_type(&pt.ty);
         if is_ctx && !matches!(&*pt.ty, Type::Reference(r) if r.mutability.is_some()) {
-            return Err(syn::Error::new_spanned(&pt.ty, "take the context as `ctx: &mut Ctx`"));
+            return Err(syn::Error::new_spanned(
+                &pt.ty,
+                "take the context as `ctx: &mut Ctx`",
+            ));
         }
         let redacted = pt.attrs.iter().any(|a| a.path().is_ident("redact"));
         out.push(Param {
@@ -422,11 +422,7 @@ fn parse_params(f: &ImplItemFn) -> syn::Result<Vec<Param>> {
 fn is_ctx_type(ty: &Type) -> bool {
     match ty {
         Type::Reference(r) => is_ctx_type(&r.elem),
-        Type::Path(p) => p
-            .path
-            .segments
-            .last()
-            .is_some_and(|s| s.ident == "Ctx"),
+        Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Ctx"),
         _ => false,
     }
 }
@@ -434,11 +430,7 @@ fn is_ctx_type(ty: &Type) -> bool {
 fn returns_result(out: &ReturnType) -> bool {
     match out {
         ReturnType::Type(_, ty) => match &**ty {
-            Type::Path(p) => p
-                .path
-                .segments
-                .last()
-                .is_some_and(|s| s.ident == "Result"),
+            Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Result"),
             _ => false,
         },
         ReturnType::Default => false,

@@ -1,0 +1,204 @@
+//! The demo's components.
+
+use fluxlive::{live_component, Ctx, Live};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// A counter with a step and a label.
+#[derive(Serialize, Deserialize, Default, Live)]
+pub struct Counter {
+    count: i64,
+    step: i64,
+    label: String,
+    /// Who did what: kept on the server, never sent to the page.
+    #[live(server_only)]
+    #[serde(default)]
+    audit: Vec<String>,
+}
+
+/// Props of [`Counter`].
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct CounterProps {
+    start: i64,
+    step: Option<i64>,
+    label: Option<String>,
+}
+
+/// What `Counter::fail` returns.
+#[derive(Debug, thiserror::Error, Serialize)]
+#[error("the counter refuses: {reason}")]
+pub struct Refusal {
+    reason: String,
+}
+
+#[live_component]
+impl Counter {
+    fn mount(props: CounterProps) -> Self {
+        Counter {
+            count: props.start,
+            step: props.step.unwrap_or(1),
+            label: props.label.unwrap_or_else(|| "Counter".to_owned()),
+            audit: Vec::new(),
+        }
+    }
+
+    #[action]
+    fn increment(&mut self, ctx: &mut Ctx) {
+        self.count += self.step;
+        self.note("increment");
+        ctx.emit("count-changed", json!({ "count": self.count }));
+    }
+
+    #[action]
+    fn decrement(&mut self) {
+        self.count -= self.step;
+        self.note("decrement");
+    }
+
+    #[action]
+    fn add(&mut self, n: i64) -> i64 {
+        self.count += n;
+        self.note("add");
+        self.count
+    }
+
+    #[action]
+    fn reset(&mut self) {
+        self.count = 0;
+        self.note("reset");
+    }
+
+    /// Always fails, to show an action error (state unchanged).
+    #[action]
+    fn fail(&mut self) -> Result<(), Refusal> {
+        self.count += 1000;
+        Err(Refusal {
+            reason: "fail() always fails".into(),
+        })
+    }
+
+    /// Always panics, to show that the state rolls back and the server lives on.
+    #[action]
+    fn explode(&mut self) {
+        self.count = -1;
+        panic!("explode() was called");
+    }
+}
+
+impl Counter {
+    fn note(&mut self, what: &str) {
+        // Bounded: server-only does not mean unbounded.
+        if self.audit.len() >= 32 {
+            self.audit.remove(0);
+        }
+        self.audit.push(what.to_owned());
+    }
+}
+
+/// One todo item.
+#[derive(Serialize, Deserialize, Clone)]
+pub struct Todo {
+    id: u64,
+    text: String,
+    done: bool,
+}
+
+/// A todo list.
+#[derive(Serialize, Deserialize, Default, Live)]
+pub struct TodoList {
+    title: String,
+    items: Vec<Todo>,
+    next_id: u64,
+}
+
+/// Props of [`TodoList`].
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct TodoProps {
+    title: Option<String>,
+}
+
+/// Why a todo could not be added or found.
+#[derive(Debug, thiserror::Error, Serialize)]
+#[serde(tag = "field")]
+pub enum TodoError {
+    /// Bad text.
+    #[error("{message}")]
+    #[serde(rename = "text")]
+    Text {
+        /// What is wrong with it.
+        message: String,
+    },
+    /// No such item.
+    #[error("no todo with id {id}")]
+    #[serde(rename = "id")]
+    NoSuchItem {
+        /// The id asked for.
+        id: u64,
+    },
+}
+
+const MAX_TODO: usize = 200;
+
+#[live_component]
+impl TodoList {
+    fn mount(props: TodoProps) -> Self {
+        TodoList {
+            title: props.title.unwrap_or_else(|| "Todos".to_owned()),
+            items: Vec::new(),
+            next_id: 1,
+        }
+    }
+
+    #[action]
+    fn add(&mut self, text: String) -> Result<u64, TodoError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(TodoError::Text {
+                message: "a todo needs some text".into(),
+            });
+        }
+        if text.chars().count() > MAX_TODO {
+            return Err(TodoError::Text {
+                message: format!("a todo is at most {MAX_TODO} characters"),
+            });
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.items.push(Todo {
+            id,
+            text: text.to_owned(),
+            done: false,
+        });
+        Ok(id)
+    }
+
+    #[action]
+    fn toggle(&mut self, id: u64) -> Result<bool, TodoError> {
+        let item = self
+            .items
+            .iter_mut()
+            .find(|t| t.id == id)
+            .ok_or(TodoError::NoSuchItem { id })?;
+        item.done = !item.done;
+        Ok(item.done)
+    }
+
+    #[action]
+    fn remove(&mut self, id: u64) -> Result<(), TodoError> {
+        let before = self.items.len();
+        self.items.retain(|t| t.id != id);
+        if self.items.len() == before {
+            return Err(TodoError::NoSuchItem { id });
+        }
+        Ok(())
+    }
+
+    #[action]
+    fn clear_done(&mut self) -> usize {
+        let before = self.items.len();
+        self.items.retain(|t| !t.done);
+        before - self.items.len()
+    }
+}
