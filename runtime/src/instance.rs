@@ -216,7 +216,7 @@ impl<C: Component> Factory for TypedFactory<C> {
             session: session.clone(),
             tx,
             snap: Mutex::new(Snapshot {
-                version: 1,
+                version: 0,
                 full: Arc::new(Value::Null),
                 props: props_json.clone(),
                 server_only: C::SERVER_ONLY,
@@ -226,7 +226,7 @@ impl<C: Component> Factory for TypedFactory<C> {
         let actor = Actor::<C> {
             state,
             ctx,
-            version: 1,
+            version: 0,
             last: Arc::new(Value::Null),
             props: props_json,
             handle: handle.clone(),

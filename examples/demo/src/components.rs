@@ -10,6 +10,10 @@ pub struct Counter {
     count: i64,
     step: i64,
     label: String,
+    /// Where `reset` goes back to.
+    #[live(server_only)]
+    #[serde(default)]
+    start: i64,
     /// Who did what: kept on the server, never sent to the page.
     #[live(server_only)]
     #[serde(default)]
@@ -37,6 +41,7 @@ impl Counter {
     fn mount(props: CounterProps) -> Self {
         Counter {
             count: props.start,
+            start: props.start,
             step: props.step.unwrap_or(1),
             label: props.label.unwrap_or_else(|| "Counter".to_owned()),
             audit: Vec::new(),
@@ -63,9 +68,10 @@ impl Counter {
         self.count
     }
 
+    /// Back to the mounted value.
     #[action]
     fn reset(&mut self) {
-        self.count = 0;
+        self.count = self.start;
         self.note("reset");
     }
 
