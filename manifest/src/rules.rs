@@ -9,6 +9,8 @@ use serde_json::Value;
 const CHROME_WASM_CSP: u32 = 103;
 /// First Firefox with Manifest V3 enabled.
 const FIREFOX_MV3: u32 = 109;
+/// First Firefox that reads `gecko.data_collection_permissions`.
+const FIREFOX_DATA_COLLECTION: u32 = 140;
 
 /// Keys only Chrome understands; Firefox warns about them or ignores them.
 const CHROME_ONLY_KEYS: &[&str] = &[
@@ -275,15 +277,22 @@ fn check_gecko(bss: Option<&Value>, out: &mut Vec<String>) {
             "gecko.id must be name@domain or a {{GUID}}, got {other:?}"
         )),
     }
-    match gecko
+    let min = gecko
         .get("strict_min_version")
         .and_then(Value::as_str)
-        .and_then(major)
-    {
+        .and_then(major);
+    match min {
         Some(v) if v >= FIREFOX_MV3 => {}
         _ => out.push(format!(
             "gecko.strict_min_version must be at least {FIREFOX_MV3}.0 (Manifest V3)"
         )),
+    }
+    if gecko.get("data_collection_permissions").is_some()
+        && min.is_some_and(|v| v < FIREFOX_DATA_COLLECTION)
+    {
+        out.push(format!(
+            "gecko.data_collection_permissions needs strict_min_version {FIREFOX_DATA_COLLECTION}.0 or later"
+        ));
     }
 }
 
@@ -379,6 +388,13 @@ mod tests {
                 .remove("browser_specific_settings");
         });
         assert!(has(&v, "needs browser_specific_settings.gecko"), "{v:?}");
+        let v = broken_after(Browser::Firefox, |m| {
+            m["browser_specific_settings"]["gecko"]["strict_min_version"] = json!("115.0");
+        });
+        assert_eq!(
+            v,
+            vec!["gecko.data_collection_permissions needs strict_min_version 140.0 or later"]
+        );
     }
 
     #[test]

@@ -243,6 +243,28 @@ async function openPanel(browser) {
 
 // ------------------------------------------------------------------ tests
 
+/** Mozilla's linter, when installed (`npm i -D addons-linter`, or $ADDONS_LINTER). */
+const ADDONS_LINTER = process.env.ADDONS_LINTER ?? path.join(ROOT, "node_modules/.bin/addons-linter");
+/** Known and accepted: Firefox for Android has no DevTools panels to run in. */
+const ACCEPTED_LINTER_WARNINGS = new Set(["KEY_FIREFOX_ANDROID_UNSUPPORTED_BY_MIN_VERSION"]);
+
+test(
+  "the Firefox archive passes Mozilla's addons-linter",
+  { skip: fs.existsSync(ADDONS_LINTER) ? false : `addons-linter not installed (${ADDONS_LINTER})` },
+  async () => {
+    const zip = path.join(path.dirname(EXTENSION), "fluxlive-firefox.zip");
+    assert.ok(fs.existsSync(zip), `${zip} is missing: build it with \`cargo xtask dist\``);
+    const child = spawn(ADDONS_LINTER, ["--output", "json", zip], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    await new Promise((resolve) => child.on("close", resolve));
+    const report = JSON.parse(out);
+    assert.deepEqual(report.errors.map((e) => `${e.code}: ${e.message}`), []);
+    const warnings = report.warnings.filter((w) => !ACCEPTED_LINTER_WARNINGS.has(w.code));
+    assert.deepEqual(warnings.map((w) => `${w.code}: ${w.message} (${w.file ?? ""})`), []);
+  },
+);
+
 describe("extension against a fake runtime", () => {
   let runtime;
   let browser;
