@@ -144,6 +144,8 @@ export interface Live {
   readonly session: string | null;
   /** Largest frame the server accepts, in bytes (Infinity until `welcome`). */
   readonly maxFrame: number;
+  /** Render/span reports dropped because the connection was down too long to send them. */
+  readonly droppedReports: number;
   /** Called on every status change. */
   on(ev: "status", fn: (status: Status) => void): Unbind;
   /** Called for server errors that belong to no request and no known instance. */

@@ -284,6 +284,7 @@ class Live {
     this.status = "connecting";
     this.session = null;
     this.maxFrame = Infinity;
+    this.droppedReports = 0;
     this._onMsg = (e) => {
       const d = e.data;
       if (e.source === globalThis.window && d?.source === "fluxlive-devtools" && d.type === "ping") this._announce();
@@ -335,6 +336,7 @@ class Live {
     this._handles.clear();
     globalThis.removeEventListener?.("message", this._onMsg);
     this._picker(false);
+    for (const k of [...this._overlays.keys()]) this._unoverlay(k);
     this._setStatus("closed");
   }
 
@@ -582,7 +584,10 @@ class Live {
     if (!this._metrics) return;
     const r = this._reports;
     r[kind].push(x);
-    if (r[kind].length > REPORT_KEEP) r[kind].shift();
+    if (r[kind].length > REPORT_KEEP) {
+      r[kind].shift();
+      this.droppedReports++;
+    }
     if (r.items.length + r.spans.length >= REPORT_MAX) this._flush();
     else if (!this._timer) this._timer = setTimeout(() => this._flush(), REPORT_MS);
   }
@@ -606,7 +611,7 @@ class Live {
     const payload = {
       version: VERSION,
       protocol: PROTOCOL,
-      debug: { url: new URL(this._debug.path, this._url).href, token: this._debug.token ?? null },
+      debug: { url: new URL(this._debug.path, new URL(this._url, w.location?.href)).href.replace(/^http/, "ws"), token: this._debug.token ?? null },
     };
     w.__FLUXLIVE__ = payload;
     w.removeEventListener("message", this._onMsg);
