@@ -45,12 +45,22 @@ pub(crate) fn display(cmd: &Command) -> String {
             ));
         }
     }
-    line.push_str(&quote(&cmd.get_program().to_string_lossy()));
+    line.push_str(&quote(&short_program(cmd.get_program())));
     for arg in cmd.get_args() {
         line.push(' ');
         line.push_str(&quote(&arg.to_string_lossy()));
     }
     line
+}
+
+/// `cargo` rather than the toolchain path in `$CARGO`: the line is for
+/// pasting into a shell, where rustup picks the same toolchain.
+fn short_program(program: &std::ffi::OsStr) -> String {
+    let path = std::path::Path::new(program);
+    match path.file_name() {
+        Some(name) if name == "cargo" => "cargo".to_owned(),
+        _ => program.to_string_lossy().into_owned(),
+    }
 }
 
 fn quote(word: &str) -> String {
@@ -79,6 +89,14 @@ mod tests {
             display(&cmd),
             r"CHROMIUM=/usr/bin/chromium cargo clippy -- -D warnings 'a b' 'it'\''s'"
         );
+    }
+
+    #[test]
+    fn display_shortens_the_toolchain_cargo_only() {
+        let cmd = Command::new("/root/.rustup/toolchains/stable/bin/cargo");
+        assert_eq!(display(&cmd), "cargo");
+        let cmd = Command::new("/usr/bin/chromium");
+        assert_eq!(display(&cmd), "/usr/bin/chromium");
     }
 
     #[test]

@@ -231,7 +231,8 @@ fn run_step(ws: &Workspace, step: StepId) -> Result<()> {
             }
             Ok(())
         }
-        StepId::CargoTest => cargo(ws, &["test", "--workspace"]),
+        // Every crate's failures in one run, not just the first crate's.
+        StepId::CargoTest => cargo(ws, &["test", "--workspace", "--no-fail-fast"]),
         StepId::TestClient => npm_test(ws, "test:client", "client/test"),
         StepId::TestE2e => npm_test(ws, "test:e2e", "tests/e2e"),
     }
