@@ -1,0 +1,618 @@
+//! Exporter configuration: the standard `OTEL_*` environment variables or
+//! builder methods on [`OtelConfig`].
+
+use crate::error::ConfigError;
+use std::fmt;
+use std::time::Duration;
+
+/// The OTLP encoding used over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// `http/protobuf`: binary protobuf, `Content-Type: application/x-protobuf`.
+    #[default]
+    HttpProtobuf,
+    /// `http/json`: OTLP/JSON, `Content-Type: application/json`.
+    HttpJson,
+}
+
+impl Protocol {
+    /// Parses the `OTEL_EXPORTER_OTLP_PROTOCOL` spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim() {
+            "http/protobuf" => Some(Self::HttpProtobuf),
+            "http/json" => Some(Self::HttpJson),
+            _ => None,
+        }
+    }
+
+    /// The HTTP `Content-Type` of request bodies.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::HttpProtobuf => "application/x-protobuf",
+            Self::HttpJson => "application/json",
+        }
+    }
+}
+
+/// When and how often a batch is sent again.
+///
+/// Only answers 429, 502, 503 and 504 are retried (as the OTLP/HTTP
+/// specification says); every other failure drops the batch at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (0 disables retrying).
+    pub max_retries: u32,
+    /// Delay before the first retry; doubled for each further retry.
+    pub initial_backoff: Duration,
+    /// Upper bound of one delay, also applied to a server's `Retry-After`.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 4,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Default OTLP/HTTP base endpoint.
+pub const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
+/// Default `service.name`.
+pub const DEFAULT_SERVICE_NAME: &str = "fluxlive";
+
+/// Everything the exporter needs to know. Build it with
+/// [`OtelConfig::from_env`] or [`OtelConfig::default`] plus builder methods:
+///
+/// ```
+/// use fluxlive_otel::{OtelConfig, Protocol};
+/// use std::time::Duration;
+/// let cfg = OtelConfig::default()
+///     .endpoint("http://127.0.0.1:4318")
+///     .protocol(Protocol::HttpJson)
+///     .timeout(Duration::from_secs(2))
+///     .service_name("shop");
+/// assert_eq!(cfg.traces_endpoint, "http://127.0.0.1:4318/v1/traces");
+/// ```
+#[derive(Clone, PartialEq)]
+pub struct OtelConfig {
+    /// Full URL spans are POSTed to (`.../v1/traces`).
+    pub traces_endpoint: String,
+    /// Full URL metrics are POSTed to (`.../v1/metrics`); `None` turns metrics off.
+    pub metrics_endpoint: Option<String>,
+    /// Body encoding.
+    pub protocol: Protocol,
+    /// Extra request headers (e.g. an API key). Never printed by `Debug`.
+    pub headers: Vec<(String, String)>,
+    /// Per-request timeout (connect, send, and wait for the answer).
+    pub timeout: Duration,
+    /// Resource `service.name`.
+    pub service_name: String,
+    /// Further resource attributes.
+    pub resource_attributes: Vec<(String, String)>,
+    /// Wall-clock start of the runtime in µs since the Unix epoch: record
+    /// timestamps are relative to it. `None`: the time the exporter starts.
+    pub started_unix_us: Option<u64>,
+    /// Records the queue holds before `offer` starts dropping.
+    pub queue_capacity: usize,
+    /// Most spans in one request.
+    pub max_batch: usize,
+    /// Longest time a span waits for its batch to fill.
+    pub batch_delay: Duration,
+    /// How long an action span waits for its diff, panic and emit records
+    /// before it is sent without them.
+    pub linger: Duration,
+    /// How often metrics are sent.
+    pub metrics_interval: Duration,
+    /// Retry rules.
+    pub retry: RetryPolicy,
+    /// Longest time `shutdown` (and dropping the exporter) waits for the
+    /// last batches.
+    pub shutdown_timeout: Duration,
+    /// Longest string attribute in bytes; longer values are cut.
+    pub max_attribute_len: usize,
+    /// Whether redacted argument, result and props values go into spans.
+    pub record_values: bool,
+}
+
+impl Default for OtelConfig {
+    fn default() -> Self {
+        Self {
+            traces_endpoint: signal_url(DEFAULT_ENDPOINT, "traces"),
+            metrics_endpoint: Some(signal_url(DEFAULT_ENDPOINT, "metrics")),
+            protocol: Protocol::HttpProtobuf,
+            headers: Vec::new(),
+            timeout: Duration::from_secs(10),
+            service_name: DEFAULT_SERVICE_NAME.to_owned(),
+            resource_attributes: Vec::new(),
+            started_unix_us: None,
+            queue_capacity: 2048,
+            max_batch: 512,
+            batch_delay: Duration::from_secs(1),
+            linger: Duration::from_millis(100),
+            metrics_interval: Duration::from_secs(60),
+            retry: RetryPolicy::default(),
+            shutdown_timeout: Duration::from_secs(5),
+            max_attribute_len: 512,
+            record_values: true,
+        }
+    }
+}
+
+impl fmt::Debug for OtelConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Header values are often credentials: print names only.
+        let header_names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("OtelConfig")
+            .field("traces_endpoint", &self.traces_endpoint)
+            .field("metrics_endpoint", &self.metrics_endpoint)
+            .field("protocol", &self.protocol)
+            .field("headers", &header_names)
+            .field("timeout", &self.timeout)
+            .field("service_name", &self.service_name)
+            .field("resource_attributes", &self.resource_attributes)
+            .field("started_unix_us", &self.started_unix_us)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("max_batch", &self.max_batch)
+            .field("batch_delay", &self.batch_delay)
+            .field("linger", &self.linger)
+            .field("metrics_interval", &self.metrics_interval)
+            .field("retry", &self.retry)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("max_attribute_len", &self.max_attribute_len)
+            .field("record_values", &self.record_values)
+            .finish()
+    }
+}
+
+/// `base` + `/v1/<signal>`, as the OTLP spec builds signal URLs from
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`.
+fn signal_url(base: &str, signal: &str) -> String {
+    format!("{}/v1/{signal}", base.trim().trim_end_matches('/'))
+}
+
+impl OtelConfig {
+    /// Reads the standard variables from the process environment.
+    ///
+    /// Read: `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`,
+    /// `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, `OTEL_EXPORTER_OTLP_PROTOCOL`,
+    /// `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TIMEOUT` (ms),
+    /// `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_METRICS_EXPORTER`
+    /// (`none` turns metrics off), `OTEL_METRIC_EXPORT_INTERVAL` (ms),
+    /// `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`,
+    /// `OTEL_BSP_SCHEDULE_DELAY` (ms). Unset or empty variables keep the defaults;
+    /// invalid values are an error naming the variable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(|k| std::env::var(k).ok())
+    }
+
+    /// Like [`OtelConfig::from_env`] with variables looked up by `get`
+    /// (tests pass a map instead of touching the process environment).
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let mut c = Self::default();
+        if let Some(base) = get("OTEL_EXPORTER_OTLP_ENDPOINT") {
+            check_url("OTEL_EXPORTER_OTLP_ENDPOINT", &base)?;
+            c = c.endpoint(&base);
+        }
+        if let Some(url) = get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+            check_url("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &url)?;
+            c.traces_endpoint = url.trim().to_owned();
+        }
+        if let Some(url) = get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") {
+            check_url("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", &url)?;
+            c.metrics_endpoint = Some(url.trim().to_owned());
+        }
+        if get("OTEL_METRICS_EXPORTER").is_some_and(|v| v.trim() == "none") {
+            c.metrics_endpoint = None;
+        }
+        if let Some(p) = get("OTEL_EXPORTER_OTLP_PROTOCOL") {
+            c.protocol = Protocol::parse(&p).ok_or(ConfigError::Protocol {
+                var: "OTEL_EXPORTER_OTLP_PROTOCOL",
+                value: p,
+            })?;
+        }
+        if let Some(h) = get("OTEL_EXPORTER_OTLP_HEADERS") {
+            c.headers = parse_key_values("OTEL_EXPORTER_OTLP_HEADERS", &h)?;
+            check_headers("OTEL_EXPORTER_OTLP_HEADERS", &c.headers)?;
+        }
+        if let Some(ms) = get("OTEL_EXPORTER_OTLP_TIMEOUT") {
+            c.timeout = Duration::from_millis(parse_num("OTEL_EXPORTER_OTLP_TIMEOUT", &ms)?);
+        }
+        if let Some(attrs) = get("OTEL_RESOURCE_ATTRIBUTES") {
+            let mut attrs = parse_key_values("OTEL_RESOURCE_ATTRIBUTES", &attrs)?;
+            if let Some(pos) = attrs.iter().position(|(k, _)| k == "service.name") {
+                c.service_name = attrs.remove(pos).1;
+            }
+            c.resource_attributes = attrs;
+        }
+        if let Some(name) = get("OTEL_SERVICE_NAME") {
+            c.service_name = name.trim().to_owned();
+        }
+        if let Some(ms) = get("OTEL_METRIC_EXPORT_INTERVAL") {
+            c.metrics_interval =
+                Duration::from_millis(parse_positive("OTEL_METRIC_EXPORT_INTERVAL", &ms)?);
+        }
+        if let Some(n) = get("OTEL_BSP_MAX_QUEUE_SIZE") {
+            c.queue_capacity = to_usize(parse_positive("OTEL_BSP_MAX_QUEUE_SIZE", &n)?);
+        }
+        if let Some(n) = get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") {
+            c.max_batch = to_usize(parse_positive("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", &n)?);
+        }
+        if let Some(ms) = get("OTEL_BSP_SCHEDULE_DELAY") {
+            c.batch_delay = Duration::from_millis(parse_num("OTEL_BSP_SCHEDULE_DELAY", &ms)?);
+        }
+        Ok(c)
+    }
+
+    /// Sets both signal URLs from an OTLP/HTTP base (`http://host:4318`).
+    pub fn endpoint(mut self, base: &str) -> Self {
+        self.traces_endpoint = signal_url(base, "traces");
+        if self.metrics_endpoint.is_some() {
+            self.metrics_endpoint = Some(signal_url(base, "metrics"));
+        }
+        self
+    }
+
+    /// Sets the full traces URL.
+    pub fn traces_endpoint(mut self, url: &str) -> Self {
+        self.traces_endpoint = url.to_owned();
+        self
+    }
+
+    /// Sets the full metrics URL, or turns metrics off with `None`.
+    pub fn metrics_endpoint(mut self, url: Option<&str>) -> Self {
+        self.metrics_endpoint = url.map(str::to_owned);
+        self
+    }
+
+    /// Sets the body encoding.
+    pub fn protocol(mut self, p: Protocol) -> Self {
+        self.protocol = p;
+        self
+    }
+
+    /// Adds a request header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Sets the per-request timeout.
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = t;
+        self
+    }
+
+    /// Sets `service.name`.
+    pub fn service_name(mut self, name: &str) -> Self {
+        self.service_name = name.to_owned();
+        self
+    }
+
+    /// Adds a resource attribute.
+    pub fn resource_attribute(mut self, key: &str, value: &str) -> Self {
+        self.resource_attributes
+            .push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Sets the runtime's wall-clock start (µs since the Unix epoch; the
+    /// debug channel's `hello.started_unix_us`).
+    pub fn started_unix_us(mut self, us: u64) -> Self {
+        self.started_unix_us = Some(us);
+        self
+    }
+
+    /// Sets the queue capacity in records.
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.queue_capacity = n;
+        self
+    }
+
+    /// Sets the largest batch in spans.
+    pub fn max_batch(mut self, n: usize) -> Self {
+        self.max_batch = n;
+        self
+    }
+
+    /// Sets the longest wait before a partial batch is sent.
+    pub fn batch_delay(mut self, d: Duration) -> Self {
+        self.batch_delay = d;
+        self
+    }
+
+    /// Sets how long action spans wait for their diff records.
+    pub fn linger(mut self, d: Duration) -> Self {
+        self.linger = d;
+        self
+    }
+
+    /// Sets the metrics interval.
+    pub fn metrics_interval(mut self, d: Duration) -> Self {
+        self.metrics_interval = d;
+        self
+    }
+
+    /// Sets the retry rules.
+    pub fn retry(mut self, r: RetryPolicy) -> Self {
+        self.retry = r;
+        self
+    }
+
+    /// Sets the shutdown timeout.
+    pub fn shutdown_timeout(mut self, d: Duration) -> Self {
+        self.shutdown_timeout = d;
+        self
+    }
+
+    /// Sets the string attribute cap in bytes.
+    pub fn max_attribute_len(mut self, n: usize) -> Self {
+        self.max_attribute_len = n;
+        self
+    }
+
+    /// Whether redacted args, results and props go into spans.
+    pub fn record_values(mut self, on: bool) -> Self {
+        self.record_values = on;
+        self
+    }
+
+    /// Checks the settings a builder may have got wrong.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_url("traces_endpoint", &self.traces_endpoint)?;
+        if let Some(m) = &self.metrics_endpoint {
+            check_url("metrics_endpoint", m)?;
+        }
+        check_headers("headers", &self.headers)?;
+        for (var, n) in [
+            ("queue_capacity", self.queue_capacity),
+            ("max_batch", self.max_batch),
+        ] {
+            if n == 0 {
+                return Err(ConfigError::Number {
+                    var,
+                    value: "0".into(),
+                    expected: "a positive integer",
+                });
+            }
+        }
+        if self.timeout.is_zero() {
+            return Err(ConfigError::Number {
+                var: "timeout",
+                value: "0".into(),
+                expected: "a positive duration",
+            });
+        }
+        Ok(())
+    }
+}
+
+fn check_url(var: &'static str, url: &str) -> Result<(), ConfigError> {
+    let url = url.trim();
+    let lower = url.to_ascii_lowercase();
+    if let Some(rest) = lower.strip_prefix("https://") {
+        if rest.is_empty() {
+            return Err(ConfigError::Endpoint {
+                var,
+                value: url.to_owned(),
+            });
+        }
+        if !cfg!(feature = "tls") {
+            return Err(ConfigError::TlsDisabled {
+                var,
+                value: url.to_owned(),
+            });
+        }
+        return Ok(());
+    }
+    match lower.strip_prefix("http://") {
+        Some(rest) if !rest.is_empty() => Ok(()),
+        _ => Err(ConfigError::Endpoint {
+            var,
+            value: url.to_owned(),
+        }),
+    }
+}
+
+fn check_headers(var: &'static str, headers: &[(String, String)]) -> Result<(), ConfigError> {
+    // RFC 9110 token characters for names; values must not break the header line.
+    let token = |c: u8| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c);
+    for (name, value) in headers {
+        let name_ok = !name.is_empty() && name.bytes().all(token);
+        let value_ok = value
+            .bytes()
+            .all(|c| c == b'\t' || (c >= 0x20 && c != 0x7f));
+        if !name_ok || !value_ok {
+            return Err(ConfigError::Header {
+                var,
+                name: name.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn parse_num(var: &'static str, s: &str) -> Result<u64, ConfigError> {
+    s.trim().parse().map_err(|_| ConfigError::Number {
+        var,
+        value: s.to_owned(),
+        expected: "a whole number",
+    })
+}
+
+fn parse_positive(var: &'static str, s: &str) -> Result<u64, ConfigError> {
+    match parse_num(var, s)? {
+        0 => Err(ConfigError::Number {
+            var,
+            value: s.to_owned(),
+            expected: "a positive whole number",
+        }),
+        n => Ok(n),
+    }
+}
+
+fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// Parses the W3C-baggage-like `key=value,key2=value2` lists of
+/// `OTEL_EXPORTER_OTLP_HEADERS` and `OTEL_RESOURCE_ATTRIBUTES`; keys and
+/// values are percent-decoded and trimmed.
+pub(crate) fn parse_key_values(
+    var: &'static str,
+    s: &str,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out = Vec::new();
+    for entry in s.split(',') {
+        if entry.trim().is_empty() {
+            continue;
+        }
+        let bad = || ConfigError::KeyValue {
+            var,
+            entry: entry.to_owned(),
+        };
+        let (k, v) = entry.split_once('=').ok_or_else(bad)?;
+        let k = percent_decode(k.trim()).ok_or_else(bad)?;
+        let v = percent_decode(v.trim()).ok_or_else(bad)?;
+        if k.is_empty() {
+            return Err(bad());
+        }
+        out.push((k, v));
+    }
+    Ok(out)
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(vars: &[(&str, &str)]) -> Result<OtelConfig, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        OtelConfig::from_vars(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_otlp_spec() {
+        let c = from(&[]).expect("defaults are valid");
+        assert_eq!(c.traces_endpoint, "http://localhost:4318/v1/traces");
+        assert_eq!(
+            c.metrics_endpoint.as_deref(),
+            Some("http://localhost:4318/v1/metrics")
+        );
+        assert_eq!(c.protocol, Protocol::HttpProtobuf);
+        assert_eq!(c.timeout, Duration::from_secs(10));
+        assert_eq!(c.service_name, "fluxlive");
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn base_endpoint_gets_signal_paths_and_specific_ones_win() {
+        let c = from(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://tempo:4318/custom/traces",
+            ),
+        ])
+        .expect("valid");
+        assert_eq!(c.traces_endpoint, "http://tempo:4318/custom/traces");
+        assert_eq!(
+            c.metrics_endpoint.as_deref(),
+            Some("http://collector:4318/v1/metrics")
+        );
+    }
+
+    #[test]
+    fn reads_protocol_headers_timeout_service_and_resource() {
+        let c = from(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "api-key=s%3Dcret, x-tenant = acme ,",
+            ),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "service.name=from-attrs,deployment.environment=prod%20eu",
+            ),
+            ("OTEL_METRICS_EXPORTER", "none"),
+        ])
+        .expect("valid");
+        assert_eq!(c.protocol, Protocol::HttpJson);
+        assert_eq!(
+            c.headers,
+            vec![
+                ("api-key".into(), "s=cret".into()),
+                ("x-tenant".into(), "acme".into())
+            ]
+        );
+        assert_eq!(c.timeout, Duration::from_millis(2500));
+        assert_eq!(c.service_name, "from-attrs");
+        assert_eq!(
+            c.resource_attributes,
+            vec![("deployment.environment".into(), "prod eu".into())]
+        );
+        assert_eq!(c.metrics_endpoint, None);
+        let c = from(&[
+            ("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs"),
+            ("OTEL_SERVICE_NAME", "wins"),
+        ])
+        .expect("valid");
+        assert_eq!(c.service_name, "wins");
+    }
+
+    #[test]
+    fn invalid_values_name_the_variable() {
+        let e = from(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]).expect_err("grpc refused");
+        assert!(e.to_string().contains("OTEL_EXPORTER_OTLP_PROTOCOL"), "{e}");
+        let e = from(&[("OTEL_EXPORTER_OTLP_TIMEOUT", "10s")]).expect_err("units refused");
+        assert!(e.to_string().contains("OTEL_EXPORTER_OTLP_TIMEOUT"), "{e}");
+        let e = from(&[("OTEL_EXPORTER_OTLP_HEADERS", "novalue")]).expect_err("no =");
+        assert!(matches!(e, ConfigError::KeyValue { .. }));
+        let e = from(&[("OTEL_EXPORTER_OTLP_HEADERS", "bad name=x")]).expect_err("space in name");
+        assert!(matches!(e, ConfigError::Header { .. }));
+        let e = from(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")]).expect_err("no scheme");
+        assert!(matches!(e, ConfigError::Endpoint { .. }));
+        let e = from(&[("OTEL_BSP_MAX_QUEUE_SIZE", "0")]).expect_err("zero queue");
+        assert!(matches!(e, ConfigError::Number { .. }));
+    }
+
+    #[test]
+    fn https_needs_the_tls_feature() {
+        let r = from(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318")]);
+        assert_eq!(r.is_ok(), cfg!(feature = "tls"));
+    }
+
+    #[test]
+    fn debug_hides_header_values() {
+        let c = OtelConfig::default().header("authorization", "Bearer hunter2");
+        let text = format!("{c:?}");
+        assert!(text.contains("authorization"));
+        assert!(!text.contains("hunter2"));
+    }
+}
