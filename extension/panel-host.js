@@ -107,18 +107,30 @@
     waitTimer = setTimeout(() => probe(gen, PROBES), delay);
   }
 
+  /**
+   * Runs in the inspected page. The client sets `__FLUXLIVE__` only when the
+   * debug channel is on; a page that has live components or loads the client
+   * without it has a runtime whose channel is off.
+   */
+  const PROBE_EXPR = `(() => {
+    const f = window.__FLUXLIVE__;
+    const announce = f && typeof f === "object"
+      ? JSON.parse(JSON.stringify({ version: f.version, protocol: f.protocol, debug: f.debug ?? null }))
+      : null;
+    const live = !!document.querySelector('[data-live-id], script[src*="/__live/client.js"]');
+    return { announce, live, href: location.href };
+  })()`;
+
   function probe(gen, left) {
-    const expr =
-      "(() => { const f = window.__FLUXLIVE__;" +
-      " return f && typeof f === 'object'" +
-      " ? JSON.parse(JSON.stringify({version: f.version, protocol: f.protocol, debug: f.debug ?? null, href: location.href}))" +
-      " : null; })()";
-    ext.devtools.inspectedWindow.eval(expr, (result, exception) => {
+    ext.devtools.inspectedWindow.eval(PROBE_EXPR, (result, exception) => {
       if (gen !== generation) return;
-      if (result && typeof result === "object" && !exception) {
-        announced(result, typeof result.href === "string" ? result.href : "");
+      const found = result !== null && typeof result === "object" && !exception ? result : {};
+      if (found.announce && typeof found.announce === "object") {
+        announced(found.announce, typeof found.href === "string" ? found.href : "");
       } else if (left > 1) {
         waitTimer = setTimeout(() => probe(gen, left - 1), PROBE_EVERY_MS);
+      } else if (found.live === true) {
+        tell({ source: SOURCE, type: "channel-off" });
       } else {
         tell({ source: SOURCE, type: "no-runtime" });
       }
@@ -156,9 +168,21 @@
   // Covers pages without the content script too.
   ext.devtools.network.onNavigated.addListener(() => expectAnnounce(ANNOUNCE_WAIT_MS));
 
+  // The panel registers its message listener in an effect that may run a
+  // little after its start function returns, so the current answer is
+  // repeated a few times; the panel ignores a connect to the URL it already
+  // uses, so the repeats are harmless.
+  function repeatToPanel() {
+    for (const delay of [0, 50, 250, 1000]) {
+      setTimeout(() => {
+        if (status) window.postMessage(status, location.origin);
+      }, delay);
+    }
+  }
+
   window.addEventListener("fluxlive-panel-started", () => {
     panelStarted = true;
-    if (status) window.postMessage(status, location.origin);
+    repeatToPanel();
   });
 
   // The panel may ask for the current answer again (e.g. after it reset).
@@ -167,7 +191,7 @@
     const data = event.data;
     if (data === null || typeof data !== "object" || data.source !== "fluxlive-panel" || data.type !== "ready") return;
     panelStarted = true;
-    if (status) window.postMessage(status, location.origin);
+    repeatToPanel();
   });
 
   connectBackground();

@@ -93,6 +93,9 @@ async function startFakeRuntime() {
     "/": announce(debugAt("127.0.0.1")),
     "/channel-off": announce("null"),
     "/plain": "<p>no runtime here</p>",
+    // The client announces only when the debug channel is on; live
+    // components without an announce mean the channel is off.
+    "/live-no-debug": '<div data-live-id="c1">a live component</div>',
     // A page pointing the panel at a non-loopback host: must be refused.
     "/elsewhere": announce(debugAt("evil.test")),
     // Spoofing attempts first, then a real announce whose url marks the end.
@@ -333,6 +336,14 @@ describe("extension against a fake runtime", () => {
     await waitFor("a new debug socket", () => runtime.connections.length > before);
   });
 
+  test("live components without an announce are reported as channel-off", async () => {
+    assert.ok(panel, "needs the panel from the first tests");
+    await browser.page.goto(runtime.url("/plain"));
+    await waitFor("no-runtime", async () => (await panel.host()).status === "no-runtime");
+    await browser.page.goto(runtime.url("/live-no-debug"));
+    await waitFor("channel-off", async () => (await panel.host()).status === "channel-off");
+  });
+
   test("a non-loopback debug URL is refused, never connected to", async () => {
     assert.ok(panel, "needs the panel from the first tests");
     await browser.page.goto(runtime.url("/plain"));
@@ -383,5 +394,95 @@ describe("extension against a fake runtime", () => {
     const urls = (await browser.relayLog()).map((e) => e.debugUrl);
     assert.ok(!urls.some((u) => u?.endsWith("/from-frame")), `relayed a frame's message: ${urls}`);
     assert.ok(!urls.some((u) => u?.endsWith("/wrong-source")), `relayed a foreign source: ${urls}`);
+  });
+});
+
+/** Runs the demo binary on a free loopback port; resolves once it listens. */
+async function startDemo({ debug }) {
+  assert.ok(fs.existsSync(DEMO), `${DEMO} is missing: build it with \`cargo build -p fluxlive-demo\``);
+  const child = spawn(DEMO, ["--addr", "127.0.0.1:0", ...(debug ? ["--debug"] : [])], {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, FLUXLIVE_DEBUG: "" },
+  });
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  const url = await waitFor("the demo's listening line", () => {
+    if (child.exitCode !== null) throw new Error(`the demo exited early (${child.exitCode}): ${out}`);
+    return out.match(/listening on (http:\/\/\S+)/)?.[1];
+  });
+  let token = null;
+  if (debug) {
+    const devtools = await waitFor("the demo's devtools line", () => out.match(/devtools: (http:\/\/\S+)/)?.[1]);
+    token = new URL(devtools).searchParams.get("token");
+  }
+  return {
+    url,
+    token,
+    debugUrl: `ws://${new URL(url).host}/__live/debug`,
+    async stop() {
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+describe("extension against the demo", () => {
+  let demo;
+  let quiet;
+  let browser;
+  let panel;
+
+  before(async () => {
+    demo = await startDemo({ debug: true });
+    quiet = await startDemo({ debug: false });
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await demo?.stop();
+    await quiet?.stop();
+  });
+
+  test("on a demo without its debug channel the panel shows the channel-off screen", async () => {
+    await browser.page.goto(quiet.url);
+    panel = await openPanel(browser);
+    await waitFor("the host to say channel-off", async () => (await panel.host()).status === "channel-off");
+    await waitFor("the panel's channel-off screen", () =>
+      panel.eval(`document.querySelector('[data-testid="status-screen"]')?.dataset.state === "channel-off"`),
+    );
+  });
+
+  test("on the debug demo the panel connects through the relay and lists its components", async () => {
+    assert.ok(panel, "needs the panel from the previous test");
+    await browser.page.goto(demo.url);
+    await waitFor("the relay to hold the demo's runtime", async () => {
+      const [entry] = Object.values((await browser.relay()).runtimes);
+      return entry?.announce.debug?.url === demo.debugUrl && entry.announce.debug.token === demo.token;
+    });
+    const host = await waitFor("the host to say connect", async () => {
+      const h = await panel.host();
+      return h.status === "connect" ? h : null;
+    });
+    assert.equal(host.url, demo.debugUrl);
+    await waitFor(
+      "the panel to show connected",
+      () => panel.eval(`document.querySelector('[data-testid="conn-status"]')?.dataset.state === "connected"`),
+      15_000,
+    );
+    await waitFor("the hero counter in the panel's tree", () =>
+      panel.eval(`!!document.querySelector('[data-testid="tree-instance"][data-id="hero"]')`),
+    );
+  });
+
+  test("leaving for the quiet demo turns the connection pill to channel-off", async () => {
+    assert.ok(panel, "needs the panel from the first test");
+    await browser.page.goto(quiet.url);
+    await waitFor("the host to say channel-off", async () => (await panel.host()).status === "channel-off");
+    // Records from the debug demo stay on screen; the pill tells the state.
+    await waitFor("the pill", () =>
+      panel.eval(`document.querySelector('[data-testid="conn-status"]')?.dataset.state === "channel-off"`),
+    );
   });
 });
