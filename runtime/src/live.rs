@@ -210,6 +210,9 @@ impl LiveBuilder {
             (None, Some(_)) => Recorder::builder().build(),
             (None, None) => Recorder::disabled(),
         };
+        for f in self.factories.values() {
+            recorder.register_type(f.meta());
+        }
         Live {
             rt: Arc::new(Runtime::new(self.config, self.factories, recorder, debug)),
         }

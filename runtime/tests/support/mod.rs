@@ -35,7 +35,7 @@ pub struct Counter {
 #[serde(default)]
 pub struct CounterProps {
     pub start: i64,
-    pub token: Option<String>,
+    pub api_token: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, Serialize)]
@@ -50,7 +50,7 @@ impl Counter {
         Counter {
             count: props.start,
             secret_audit: vec!["mounted-server-only-marker".into()],
-            api_token: props.token.unwrap_or_else(|| "tok-SECRET-123".into()),
+            api_token: props.api_token.unwrap_or_else(|| "tok-SECRET-123".into()),
         }
     }
 
