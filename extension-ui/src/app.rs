@@ -151,13 +151,13 @@ pub fn app() -> Html {
     html! {
         <div class="app">
             <header class="toolbar">
-                <button class={classes!("btn", "icon", model.picking.then_some("on"))} onclick={picker} disabled={!live} title="Pick a component in the page" data-testid="picker">{"⌖"}</button>
+                <button class={classes!("btn", "icon", model.picking.then_some("on"))} onclick={picker} disabled={!live} title="Pick a component in the page" data-testid="picker">{icon(PICK)}</button>
                 <button class={classes!("btn", "icon", (!model.recording).then_some("on"))} onclick={record_toggle} disabled={!live}
                     title={ if model.recording { "Pause recording" } else { "Resume recording" } } data-testid="record-toggle"
                     data-recording={model.recording.to_string()}>
-                    { if model.recording { "⏸" } else { "⏺" } }
+                    { icon(if model.recording { PAUSE } else { RECORD }) }
                 </button>
-                <button class="btn icon" onclick={dispatch(|_| Action::Clear)} title="Clear records" data-testid="clear">{"⌫"}</button>
+                <button class="btn icon" onclick={dispatch(|_| Action::Clear)} title="Clear records" data-testid="clear">{icon(CLEAR)}</button>
                 <div class="tabs">{ for tabs }</div>
                 <span class="spacer" />
                 <span class="stat" data-testid="record-count">{format!("{} records", model.log.len())}</span>
@@ -168,6 +168,20 @@ pub fn app() -> Html {
             if let Some(r) = &*bench_report { <div class="banner" data-testid="bench-report">{r}</div> }
             <main class="body">{body}</main>
         </div>
+    }
+}
+
+/// Toolbar icon paths (16×16 viewBox).
+const PICK: &str = "M8 1v3M8 12v3M1 8h3M12 8h3M8 5.5a2.5 2.5 0 1 0 0 5a2.5 2.5 0 1 0 0-5";
+const PAUSE: &str = "M5 3v10M11 3v10";
+const RECORD: &str = "M8 3.5a4.5 4.5 0 1 0 0 9a4.5 4.5 0 1 0 0-9";
+const CLEAR: &str = "M8 2a6 6 0 1 0 0 12a6 6 0 1 0 0-12M3.8 3.8l8.4 8.4";
+
+fn icon(path: &'static str) -> Html {
+    html! {
+        <svg class="icon" viewBox="0 0 16 16" width="14" height="14" aria-hidden="true">
+            <path d={path} fill="none" stroke="currentColor" stroke-width="1.6" stroke-linecap="round" />
+        </svg>
     }
 }
 
@@ -302,7 +316,7 @@ fn components_tab(store: &UseReducerHandle<Store>, model: &Model, tree_filter: &
             .unwrap_or_default()
         }
         (None, Some(iid)) => html! { <div class="detail empty">{format!("Instance {iid} is not known to the panel yet")}</div> },
-        (None, None) => html! { <div class="detail empty">{"Select a component (or use the picker ⌖ to click one in the page)"}</div> },
+        (None, None) => html! { <div class="detail empty">{"Select a component (or use the picker in the toolbar to click one in the page)"}</div> },
     };
     html! {
         <div class="split">

@@ -225,6 +225,8 @@ pub struct Log {
     arena: Arena,
     /// Interned action/event/method names.
     pub names: Interner,
+    /// Which of `names` are action names, in order of first sight.
+    action_names: Vec<u32>,
 }
 
 impl Log {
@@ -232,6 +234,9 @@ impl Log {
     pub fn push(&mut self, record: &Record, inst: u32) -> u32 {
         let (name, version, dur, extra, flags) = summarize(&record.body);
         let name = name.map_or(NONE, |n| self.names.intern(n));
+        if record.body.kind() == RecordKind::Action && !self.action_names.contains(&name) {
+            self.action_names.push(name);
+        }
         // Serializing a plain data enum to a String cannot fail; an empty
         // body only costs the detail view.
         let text = serde_json::to_string(&record.body).unwrap_or_default();
@@ -251,6 +256,11 @@ impl Log {
             flags,
         });
         idx
+    }
+
+    /// Every action name seen.
+    pub fn action_names(&self) -> impl Iterator<Item = &str> {
+        self.action_names.iter().map(|&id| self.names.name(id))
     }
 
     /// All rows.
@@ -371,6 +381,7 @@ mod tests {
         assert_eq!(row.flags & FLAG_CHANGED, FLAG_CHANGED);
         assert_eq!(row.flags & FLAG_DEBUG, FLAG_DEBUG);
         assert_eq!(log.body(i).unwrap(), rec.body);
+        assert_eq!(log.action_names().collect::<Vec<_>>(), vec!["add"]);
     }
 
     #[test]

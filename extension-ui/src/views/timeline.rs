@@ -90,8 +90,8 @@ fn filter_bar(model: &Model, on_filter: &Callback<TimelineFilter>) -> Html {
             </select>
             <select onchange={on_method} data-testid="filter-method" title="Action">
                 <option value="" selected={f.method.is_none()}>{"all actions"}</option>
-                { for model.log.names.names().iter().map(|m| html! {
-                    <option value={m.clone()} selected={f.method.as_ref() == Some(m)}>{m}</option>
+                { for model.log.action_names().map(|m| html! {
+                    <option value={m.to_owned()} selected={f.method.as_deref() == Some(m)}>{m}</option>
                 }) }
             </select>
             <select onchange={on_kind} data-testid="filter-kind" title="Record kind">
@@ -222,9 +222,11 @@ fn diff_of_action(model: &Model, idx: u32) -> Option<u32> {
     let row = model.log.row(idx)?;
     let inst = model.instances.get(row.inst)?;
     let pos = inst.rows.iter().position(|&r| r == idx)?;
-    // The runtime records the diff next to its action; a few records of the
-    // same instance (emits, renders) may come between.
-    inst.rows[pos + 1..].iter().take(16).copied().find(|&r| {
+    // The runtime records an action when it ends, so its diff (and emits)
+    // usually come just before it; look a few records either way.
+    let lo = pos.saturating_sub(16);
+    let hi = (pos + 17).min(inst.rows.len());
+    inst.rows[lo..hi].iter().copied().find(|&r| {
         model
             .log
             .row(r)

@@ -99,9 +99,9 @@ pub fn travel(p: &TravelProps) -> Html {
                 if !p.live { <span class="dim">{" (preview only: not connected)"}</span> }
             </div>
             <div class="travel-bar">
-                <button class="btn small" onclick={back} disabled={disabled || pos == 0} data-testid="travel-back" title="Step back">{"⏮"}</button>
-                <button class="btn small" onclick={play} disabled={disabled} data-testid="travel-play" title="Play">{ if *playing { "⏸" } else { "▶" } }</button>
-                <button class="btn small" onclick={fwd} disabled={disabled || pos + 1 >= n} data-testid="travel-forward" title="Step forward">{"⏭"}</button>
+                <button class="btn small" onclick={back} disabled={disabled || pos == 0} data-testid="travel-back" title="Step back">{"◀"}</button>
+                <button class="btn small" onclick={play} disabled={disabled} data-testid="travel-play" title="Play through the versions">{ if *playing { "Pause" } else { "Play" } }</button>
+                <button class="btn small" onclick={fwd} disabled={disabled || pos + 1 >= n} data-testid="travel-forward" title="Step forward">{"▶"}</button>
                 <input type="range" min="0" max={n.saturating_sub(1).to_string()} value={pos.to_string()} {onchange} disabled={disabled} data-testid="travel-slider" />
                 <span class="mono" data-testid="travel-label">{label}</span>
                 <button class="btn small" onclick={to_live} disabled={!p.travelling && p.at.is_none()} data-testid="travel-live">{"Back to live"}</button>
