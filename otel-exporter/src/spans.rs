@@ -258,18 +258,13 @@ impl SpanMapper {
                 }
             }
         }
-        let mut diffs: Vec<PendingDiff> = Vec::new();
-        self.diffs.retain(|_, d| {
-            if d.gen < cutoff {
-                diffs.push(PendingDiff {
-                    rec: d.rec.clone(),
-                    gen: d.gen,
-                });
-                false
-            } else {
-                true
-            }
-        });
+        let old: Vec<DiffKey> = self
+            .diffs
+            .iter()
+            .filter(|(_, d)| d.gen < cutoff)
+            .map(|(k, _)| *k)
+            .collect();
+        let mut diffs: Vec<PendingDiff> = old.iter().filter_map(|k| self.diffs.remove(k)).collect();
         diffs.sort_by_key(|d| d.rec.seq);
         for d in diffs {
             if let RecordBody::Diff(diff) = &d.rec.body {
@@ -864,5 +859,269 @@ fn new_span(p: SpanParts) -> Span {
             message: String::new(),
             code: StatusCode::Unset as i32,
         })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use fluxlive_protocol::record::TraceContext;
+    use serde_json::json;
+
+    const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const SPAN: &str = "b7ad6b7169203331";
+    const PARENT: &str = "00f067aa0ba902b7";
+
+    fn mapper() -> SpanMapper {
+        SpanMapper::new(
+            1_000_000,
+            IdGen::new(9),
+            MapOptions {
+                max_attr_len: 64,
+                record_values: true,
+            },
+        )
+    }
+
+    fn inst() -> Option<InstanceRef> {
+        Some(InstanceRef {
+            iid: 1,
+            id: "c".into(),
+            component: "Counter".into(),
+        })
+    }
+
+    fn ctx(flags: u8) -> Option<TraceContext> {
+        Some(TraceContext {
+            trace_id: TRACE.into(),
+            span_id: SPAN.into(),
+            parent_span_id: Some(PARENT.into()),
+            flags,
+        })
+    }
+
+    fn action(seq: u64, ts: u64, before: u64, after: u64, flags: u8) -> Record {
+        Record {
+            seq,
+            ts_us: ts,
+            conn: 1,
+            instance: inst(),
+            body: RecordBody::Action(ActionRecord {
+                method: "increment".into(),
+                args: json!([]),
+                args_truncated: false,
+                dur_us: 10,
+                outcome: Outcome::Ok { result: json!(null) },
+                version_before: before,
+                version_after: after,
+                trace: ctx(flags),
+                source: CallSource::Client,
+            }),
+        }
+    }
+
+    fn diff(seq: u64, base: u64, version: u64) -> Record {
+        Record {
+            seq,
+            ts_us: 20,
+            conn: 1,
+            instance: inst(),
+            body: RecordBody::Diff(DiffRecord {
+                base,
+                version,
+                ops: serde_json::from_value(json!([{"op": "replace", "path": "/count", "value": 1}])).unwrap(),
+                bytes: 40,
+                diff_us: 1,
+                encode_us: 1,
+                trace: ctx(1),
+            }),
+        }
+    }
+
+    fn emit(seq: u64, ts: u64) -> Record {
+        Record {
+            seq,
+            ts_us: ts,
+            conn: 1,
+            instance: inst(),
+            body: RecordBody::Emit {
+                name: "changed".into(),
+                data: json!({}),
+            },
+        }
+    }
+
+    fn has_attr(s: &Span, key: &str) -> bool {
+        s.attributes.iter().any(|kv| kv.key == key)
+    }
+
+    #[test]
+    fn diff_after_action_joins_and_releases_the_span() {
+        let mut m = mapper();
+        let mut out = Vec::new();
+        m.push(&action(1, 5, 1, 2, 1), &mut out);
+        assert!(out.is_empty(), "held until its diff arrives");
+        m.push(&diff(2, 1, 2), &mut out);
+        assert_eq!(out.len(), 1);
+        assert!(has_attr(&out[0], keys::PATCH_OPS));
+        assert_eq!(m.pending(), 0);
+    }
+
+    #[test]
+    fn diff_before_action_joins_too() {
+        let mut m = mapper();
+        let mut out = Vec::new();
+        m.push(&diff(2, 1, 2), &mut out);
+        assert!(out.is_empty());
+        m.push(&action(1, 5, 1, 2, 1), &mut out);
+        assert_eq!(out.len(), 1);
+        assert!(has_attr(&out[0], keys::PATCH_BYTES));
+        assert_eq!(m.pending(), 0);
+    }
+
+    #[test]
+    fn an_action_that_changes_nothing_is_not_held() {
+        let mut m = mapper();
+        let mut out = Vec::new();
+        m.push(&action(1, 5, 3, 3, 1), &mut out);
+        assert_eq!(out.len(), 1);
+        assert!(!has_attr(&out[0], keys::PATCH_OPS));
+    }
+
+    #[test]
+    fn a_missing_diff_releases_the_action_after_two_ticks() {
+        let mut m = mapper();
+        let mut out = Vec::new();
+        m.push(&action(1, 5, 1, 2, 1), &mut out);
+        m.advance(&mut out);
+        assert!(out.is_empty(), "one tick is not enough");
+        m.advance(&mut out);
+        assert_eq!(out.len(), 1);
+        assert!(!has_attr(&out[0], keys::PATCH_OPS));
+        assert_eq!(m.pending(), 0);
+    }
+
+    #[test]
+    fn an_orphan_diff_becomes_a_patch_span_under_its_action() {
+        let mut m = mapper();
+        let mut out = Vec::new();
+        m.push(&diff(2, 7, 8), &mut out);
+        m.advance(&mut out);
+        m.advance(&mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].name, "patch Counter");
+        assert_eq!(out[0].parent_span_id, crate::ids::parse_hex::<8>(SPAN).unwrap().to_vec());
+    }
+
+    #[test]
+    fn emits_join_their_action_before_or_after_it() {
+        let mut m = mapper();
+        let mut out = Vec::new();
+        m.push(&emit(1, 7), &mut out);
+        m.push(&action(2, 5, 1, 2, 1), &mut out);
+        m.push(&emit(3, 12), &mut out);
+        // Outside the action's [5, 15] window: not this action's event.
+        m.push(&emit(4, 40), &mut out);
+        m.push(&diff(5, 1, 2), &mut out);
+        assert_eq!(out.len(), 1);
+        let names: Vec<&str> = out[0].events.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names.iter().filter(|n| **n == "fluxlive.emit").count(), 2, "{names:?}");
+        m.advance(&mut out);
+        m.advance(&mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].name, "emit Counter");
+    }
+
+    #[test]
+    fn unsampled_traces_are_not_exported() {
+        let mut m = mapper();
+        let mut out = Vec::new();
+        m.push(&action(1, 5, 1, 1, 0), &mut out);
+        m.push(
+            &Record {
+                seq: 2,
+                ts_us: 9,
+                conn: 1,
+                instance: inst(),
+                body: RecordBody::ClientSpan(ClientSpanRecord {
+                    method: "increment".into(),
+                    trace: format!("00-{TRACE}-{PARENT}-00"),
+                    start_unix_us: 1,
+                    dur_us: 1,
+                    error: None,
+                }),
+            },
+            &mut out,
+        );
+        m.drain(&mut out);
+        assert!(out.is_empty(), "{:?}", out.iter().map(|s| &s.name).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn malformed_browser_traceparent_still_gives_a_span() {
+        let mut m = mapper();
+        let mut out = Vec::new();
+        m.push(
+            &Record {
+                seq: 2,
+                ts_us: 9,
+                conn: 1,
+                instance: None,
+                body: RecordBody::ClientSpan(ClientSpanRecord {
+                    method: "increment".into(),
+                    trace: "00-not-hex-at-all".into(),
+                    start_unix_us: 1,
+                    dur_us: 1,
+                    error: Some("overloaded".into()),
+                }),
+            },
+            &mut out,
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].trace_id.len(), 16);
+        assert_eq!(out[0].status.as_ref().unwrap().code, StatusCode::Error as i32);
+    }
+
+    #[test]
+    fn drain_closes_open_connections() {
+        let mut m = mapper();
+        let mut out = Vec::new();
+        m.push(
+            &Record {
+                seq: 1,
+                ts_us: 3,
+                conn: 5,
+                instance: None,
+                body: RecordBody::ConnOpen { peer: None },
+            },
+            &mut out,
+        );
+        m.push(&action(2, 50, 1, 1, 1), &mut out);
+        m.flush_pending(&mut out);
+        assert_eq!(out.len(), 1, "flush keeps connections open");
+        m.drain(&mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].name, "connection");
+        assert!(has_attr(&out[1], keys::CONNECTION_OPEN));
+        assert_eq!(out[1].end_time_unix_nano, (1_000_000 + 50) * 1_000);
+    }
+
+    #[test]
+    fn held_records_stay_bounded() {
+        let mut m = mapper();
+        let mut out = Vec::new();
+        for i in 0..(MAX_PENDING as u64 + 10) {
+            // Each waits for a diff that never comes.
+            let mut a = action(i + 1, i, 1, 2, 1);
+            a.instance = Some(InstanceRef {
+                iid: i,
+                id: "c".into(),
+                component: "Counter".into(),
+            });
+            m.push(&a, &mut out);
+        }
+        assert!(m.pending() <= MAX_PENDING);
+        assert!(out.len() >= MAX_PENDING);
     }
 }
