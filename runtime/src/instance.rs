@@ -771,3 +771,67 @@ fn server_span(traceparent: &str) -> Option<TraceContext> {
         flags,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| Value::from(n)),
+            "[a-z~/]{0,6}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z~/]{0,4}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Any state change round-trips: applying diff(old, new) to old gives new.
+        #[test]
+        fn diff_then_apply_round_trips(old in json_value(), new in json_value()) {
+            let ops = visible_diff(&old, &new, &[]);
+            let mut got = old.clone();
+            json_patch::patch(&mut got, &ops).unwrap();
+            prop_assert_eq!(got, new);
+        }
+
+        /// Server-only keys never appear in a patch, and the rest still round-trips.
+        #[test]
+        fn server_only_keys_are_filtered(
+            a in json_value(), b in json_value(), sa in json_value(), sb in json_value()
+        ) {
+            let old = serde_json::json!({"pub": a, "hidden": sa});
+            let new = serde_json::json!({"pub": b.clone(), "hidden": sb});
+            let ops = visible_diff(&old, &new, &["hidden"]);
+            for op in &ops.0 {
+                prop_assert!(!op.path().as_str().starts_with("/hidden"));
+            }
+            let mut got = visible_state(&old, &["hidden"]);
+            json_patch::patch(&mut got, &ops).unwrap();
+            prop_assert_eq!(got, serde_json::json!({"pub": b}));
+        }
+    }
+
+    #[test]
+    fn server_only_prefix_does_not_match_longer_keys() {
+        let op: PatchOperation = serde_json::from_value(
+            serde_json::json!({"op": "replace", "path": "/hiddenness", "value": 1}),
+        )
+        .unwrap();
+        assert!(!is_server_only(&op, &["hidden"]));
+        let op: PatchOperation = serde_json::from_value(
+            serde_json::json!({"op": "replace", "path": "/hidden/x", "value": 1}),
+        )
+        .unwrap();
+        assert!(is_server_only(&op, &["hidden"]));
+    }
+}

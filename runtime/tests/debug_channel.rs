@@ -367,3 +367,64 @@ async fn snapshot_state_at_time_travel_dispatch_and_redaction() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_subscriber_that_stops_reading_never_slows_actions_and_learns_its_drops() {
+    // A small history so that a stalled subscriber falls behind it.
+    let s = serve(
+        builder()
+            .recorder(Recorder::builder().history(300).build())
+            .debug(DebugConfig::loopback().token(TOKEN))
+            .build(),
+    )
+    .await;
+    let mut p = Panel::open(&s).await;
+    p.send(json!({"t": "subscribe", "filter": {"kinds": ["action"]}}))
+        .await;
+    let mut c = Client::connect(s.addr).await;
+    c.mount("Counter", json!({}), Some("a")).await;
+    // 3000 actions (pipelined 100 at a time) while the panel reads
+    // nothing: every one completes.
+    let mut replies = 0;
+    for _ in 0..30 {
+        for _ in 0..100 {
+            let r = c.take_ref();
+            c.send(json!({"t": "call", "ref": r, "id": "a", "method": "increment", "args": []}))
+                .await;
+        }
+        let target = replies + 100;
+        while replies < target {
+            let f = c.recv().await;
+            assert_ne!(f["t"], "error", "{f}");
+            if f["t"] == "reply" {
+                replies += 1;
+            }
+        }
+    }
+    s.live.recorder().flush().await;
+    // Now the panel reads: it gets what the history still holds, plus a
+    // dropped record that counts exactly what it missed.
+    let mut seen = 0u64;
+    let mut dropped = 0u64;
+    let mut last_action_version = 0u64;
+    while last_action_version < 3000 {
+        let f = p.expect("records").await;
+        for r in f["records"].as_array().unwrap() {
+            match r["kind"].as_str().unwrap() {
+                "dropped" => {
+                    assert_eq!(r["site"], "subscriber", "{r}");
+                    dropped += r["count"].as_u64().unwrap();
+                }
+                "action" => {
+                    seen += 1;
+                    last_action_version = r["version_after"].as_u64().unwrap();
+                }
+                other => panic!("filter let through {other}"),
+            }
+        }
+    }
+    assert!(dropped > 0, "the stalled subscriber was told it lagged");
+    assert!(seen < 3000);
+    // Every missed record is accounted for: the history kept the rest.
+    assert!(seen + dropped >= 3000, "seen {seen} + dropped {dropped}");
+}
