@@ -55,7 +55,9 @@ pub fn app() -> Html {
     let bench_report = use_state(|| None::<String>);
     let bridge = {
         let d = store.dispatcher();
-        use_memo((), move |_| Bridge::new(Callback::from(move |a| d.dispatch(a))))
+        use_memo((), move |_| {
+            Bridge::new(Callback::from(move |a| d.dispatch(a)))
+        })
     };
 
     {
@@ -110,14 +112,20 @@ pub fn app() -> Html {
     };
     let model = store.model.borrow();
     let body = match status_screen(&model) {
-        Some(screen) if model.log.is_empty() && matches!(model.source, Source::Live) && *tab != Tab::Sessions => screen,
+        Some(screen)
+            if model.log.is_empty()
+                && matches!(model.source, Source::Live)
+                && *tab != Tab::Sessions =>
+        {
+            screen
+        }
         _ => match *tab {
             Tab::Components => components_tab(&store, &model, &tree_filter),
             Tab::Timeline => {
                 let d = store.dispatcher();
                 let d2 = store.dispatcher();
                 html! { <Timeline store={(*store).clone()} on_filter={Callback::from(move |f| d.dispatch(Action::SetFilter(f)))}
-                    on_select={Callback::from(move |s| d2.dispatch(Action::SelectRecord(s)))} /> }
+                on_select={Callback::from(move |s| d2.dispatch(Action::SelectRecord(s)))} /> }
             }
             Tab::Profiler => {
                 let d = store.dispatcher();
@@ -143,7 +151,11 @@ pub fn app() -> Html {
         let on = !model.picking;
         Callback::from(move |_: MouseEvent| d.dispatch(Action::Picker(on)))
     };
-    let record_toggle = if model.recording { dispatch(|_| Action::Pause) } else { dispatch(|_| Action::Resume) };
+    let record_toggle = if model.recording {
+        dispatch(|_| Action::Pause)
+    } else {
+        dispatch(|_| Action::Resume)
+    };
     let error = model.last_error.clone().map(|e| {
         html! { <div class="banner err" data-testid="error-banner">{e}<button class="btn small" onclick={dispatch(|_| Action::DismissError)}>{"✕"}</button></div> }
     });
@@ -190,12 +202,19 @@ fn status_pill(model: &Model) -> Html {
         (Source::Imported { name, .. }, _) => ("imported", format!("file: {name}")),
         (_, ConnStatus::Connected) => (
             if model.recording { "ok" } else { "paused" },
-            if model.recording { "connected".to_owned() } else { "connected · paused".to_owned() },
+            if model.recording {
+                "connected".to_owned()
+            } else {
+                "connected · paused".to_owned()
+            },
         ),
         (_, ConnStatus::Connecting) => ("wait", "connecting…".to_owned()),
         (_, ConnStatus::Reconnecting { attempt, delay_ms }) => (
             "wait",
-            format!("reconnecting (attempt {attempt}, in {})", fmt_us(u64::from(*delay_ms) * 1000)),
+            format!(
+                "reconnecting (attempt {attempt}, in {})",
+                fmt_us(u64::from(*delay_ms) * 1000)
+            ),
         ),
         (_, ConnStatus::Closed(why)) => ("bad", format!("closed: {why}")),
         (_, ConnStatus::Idle) => ("idle", "not connected".to_owned()),
@@ -247,7 +266,11 @@ fn status_screen(model: &Model) -> Option<Html> {
     })
 }
 
-fn components_tab(store: &UseReducerHandle<Store>, model: &Model, tree_filter: &UseStateHandle<String>) -> Html {
+fn components_tab(
+    store: &UseReducerHandle<Store>,
+    model: &Model,
+    tree_filter: &UseStateHandle<String>,
+) -> Html {
     let items: Rc<Vec<TreeItem>> = Rc::new(
         model
             .instances
@@ -289,15 +312,29 @@ fn components_tab(store: &UseReducerHandle<Store>, model: &Model, tree_filter: &
             let iid = inst.iid;
             let on_travel = {
                 let d = store.dispatcher();
-                Callback::from(move |v| d.dispatch(if live { Action::TimeTravel(iid, v) } else { Action::Preview(iid, v) }))
+                Callback::from(move |v| {
+                    d.dispatch(if live {
+                        Action::TimeTravel(iid, v)
+                    } else {
+                        Action::Preview(iid, v)
+                    })
+                })
             };
             let on_back = {
                 let d = store.dispatcher();
-                Callback::from(move |_| d.dispatch(if live { Action::BackToLive(iid) } else { Action::Select(Some(iid)) }))
+                Callback::from(move |_| {
+                    d.dispatch(if live {
+                        Action::BackToLive(iid)
+                    } else {
+                        Action::Select(Some(iid))
+                    })
+                })
             };
             let on_dispatch = {
                 let d = store.dispatcher();
-                Callback::from(move |(method, args)| d.dispatch(Action::Dispatch { iid, method, args }))
+                Callback::from(move |(method, args)| {
+                    d.dispatch(Action::Dispatch { iid, method, args })
+                })
             };
             let on_refresh = {
                 let d = store.dispatcher();
@@ -315,8 +352,12 @@ fn components_tab(store: &UseReducerHandle<Store>, model: &Model, tree_filter: &
             })
             .unwrap_or_default()
         }
-        (None, Some(iid)) => html! { <div class="detail empty">{format!("Instance {iid} is not known to the panel yet")}</div> },
-        (None, None) => html! { <div class="detail empty">{"Select a component (or use the picker in the toolbar to click one in the page)"}</div> },
+        (None, Some(iid)) => {
+            html! { <div class="detail empty">{format!("Instance {iid} is not known to the panel yet")}</div> }
+        }
+        (None, None) => {
+            html! { <div class="detail empty">{"Select a component (or use the picker in the toolbar to click one in the page)"}</div> }
+        }
     };
     html! {
         <div class="split">
@@ -334,7 +375,12 @@ fn sessions_tab(store: &UseReducerHandle<Store>, model: &Model) -> Html {
     };
     let on_import = {
         let d = d.clone();
-        Callback::from(move |(name, text): (String, String)| d.dispatch(Action::Import { name, text: text.into() }))
+        Callback::from(move |(name, text): (String, String)| {
+            d.dispatch(Action::Import {
+                name,
+                text: text.into(),
+            })
+        })
     };
     let on_replay = {
         let d = d.clone();

@@ -17,7 +17,11 @@ fn instance(i: u64) -> InstanceRef {
     } else {
         (format!("c{i}"), "Counter")
     };
-    InstanceRef { iid: i + 1, id, component: ty.to_owned() }
+    InstanceRef {
+        iid: i + 1,
+        id,
+        component: ty.to_owned(),
+    }
 }
 
 /// Records `seq_from..seq_from + n`: mounts first, then action / diff /
@@ -32,7 +36,11 @@ pub fn synth(seq_from: u64, n: usize) -> Vec<Record> {
         let i;
         if seq <= INSTANCES {
             i = seq - 1;
-            body = RecordBody::Mount { props: json!({"start": 0}), version: 1, state: json!({"count": 0, "step": 1, "label": null}) };
+            body = RecordBody::Mount {
+                props: json!({"start": 0}),
+                version: 1,
+                state: json!({"count": 0, "step": 1, "label": null}),
+            };
         } else {
             let step = seq - INSTANCES - 1;
             let round = step / 3;
@@ -43,14 +51,27 @@ pub fn synth(seq_from: u64, n: usize) -> Vec<Record> {
                 0 => {
                     let fail = round % 997 == 5;
                     RecordBody::Action(ActionRecord {
-                        method: if fail { "fail".into() } else { "increment".into() },
+                        method: if fail {
+                            "fail".into()
+                        } else {
+                            "increment".into()
+                        },
                         args: json!([]),
                         args_truncated: false,
-                        dur_us: if round % 1009 == 7 { 9_000 } else { 5 + round % 40 },
-                        outcome: if fail {
-                            Outcome::Err { code: fluxlive_protocol::ErrorCode::ActionFailed, message: "Counter.fail: synthetic".into() }
+                        dur_us: if round % 1009 == 7 {
+                            9_000
                         } else {
-                            Outcome::Ok { result: json!(null) }
+                            5 + round % 40
+                        },
+                        outcome: if fail {
+                            Outcome::Err {
+                                code: fluxlive_protocol::ErrorCode::ActionFailed,
+                                message: "Counter.fail: synthetic".into(),
+                            }
+                        } else {
+                            Outcome::Ok {
+                                result: json!(null),
+                            }
                         },
                         version_before: v - 1,
                         version_after: v,
@@ -61,16 +82,32 @@ pub fn synth(seq_from: u64, n: usize) -> Vec<Record> {
                 1 => RecordBody::Diff(DiffRecord {
                     base: v - 1,
                     version: v,
-                    ops: serde_json::from_value(json!([{"op": "replace", "path": "/count", "value": v - 1}])).unwrap_or_default(),
+                    ops: serde_json::from_value(
+                        json!([{"op": "replace", "path": "/count", "value": v - 1}]),
+                    )
+                    .unwrap_or_default(),
                     bytes: 64,
                     diff_us: 3,
                     encode_us: 1,
                     trace: None,
                 }),
-                _ => RecordBody::Render(RenderRecord { version: v, apply_us: 20, render_us: 40 + round % 60, frame_us: 8_000, at_unix_us: None, trace: None }),
+                _ => RecordBody::Render(RenderRecord {
+                    version: v,
+                    apply_us: 20,
+                    render_us: 40 + round % 60,
+                    frame_us: 8_000,
+                    at_unix_us: None,
+                    trace: None,
+                }),
             };
         }
-        out.push(Record { seq, ts_us, conn: 1 + (i % 3), instance: Some(instance(i)), body });
+        out.push(Record {
+            seq,
+            ts_us,
+            conn: 1 + (i % 3),
+            instance: Some(instance(i)),
+            body,
+        });
     }
     out
 }

@@ -17,7 +17,12 @@ const CHUNK: usize = 100_000;
 const SCROLLS: usize = 20;
 
 /// Starts the benchmark for `n` records; the report text goes to `report`.
-pub fn start(n: usize, model: Rc<RefCell<Model>>, d: UseReducerDispatcher<Store>, report: UseStateSetter<Option<String>>) {
+pub fn start(
+    n: usize,
+    model: Rc<RefCell<Model>>,
+    d: UseReducerDispatcher<Store>,
+    report: UseStateSetter<Option<String>>,
+) {
     report.set(Some(format!("bench: synthesizing {n} records…")));
     Timeout::new(100, move || {
         let mut ingest_ms = 0.0;

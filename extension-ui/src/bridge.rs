@@ -116,9 +116,14 @@ impl Bridge {
     /// Sends a command.
     pub fn send(&self, cmd: &PanelCommand) -> Result<(), SendError> {
         let inner = self.inner.borrow();
-        let ws = inner.ws.as_ref().filter(|ws| ws.ready_state() == WebSocket::OPEN).ok_or(SendError::NotOpen)?;
+        let ws = inner
+            .ws
+            .as_ref()
+            .filter(|ws| ws.ready_state() == WebSocket::OPEN)
+            .ok_or(SendError::NotOpen)?;
         let text = serde_json::to_string(cmd).map_err(|e| SendError::Refused(e.to_string()))?;
-        ws.send_with_str(&text).map_err(|e| SendError::Refused(format!("{e:?}")))
+        ws.send_with_str(&text)
+            .map_err(|e| SendError::Refused(format!("{e:?}")))
     }
 
     /// Listens for the extension host page's messages (`connect`,
@@ -127,8 +132,13 @@ impl Bridge {
         let window = web_sys::window()?;
         let bridge = self.clone();
         Some(EventListener::new(&window, "message", move |e| {
-            let Some(e) = e.dyn_ref::<MessageEvent>() else { return };
-            let Some(json) = js_sys::JSON::stringify(&e.data()).ok().and_then(|s| s.as_string()) else {
+            let Some(e) = e.dyn_ref::<MessageEvent>() else {
+                return;
+            };
+            let Some(json) = js_sys::JSON::stringify(&e.data())
+                .ok()
+                .and_then(|s| s.as_string())
+            else {
                 return;
             };
             match parse_host_message(&json) {
@@ -155,7 +165,9 @@ fn emit(inner: &Rc<RefCell<Inner>>, action: Action) {
 }
 
 fn open(inner: &Rc<RefCell<Inner>>) {
-    let Some(url) = inner.borrow().url.clone() else { return };
+    let Some(url) = inner.borrow().url.clone() else {
+        return;
+    };
     emit(inner, Action::Status(ConnStatus::Connecting));
     let ws = match WebSocket::new(&url) {
         Ok(ws) => ws,
@@ -167,9 +179,8 @@ fn open(inner: &Rc<RefCell<Inner>>) {
     };
     let generation = inner.borrow().generation;
     let weak = Rc::downgrade(inner);
-    let live = move |w: &Weak<RefCell<Inner>>| {
-        w.upgrade().filter(|i| i.borrow().generation == generation)
-    };
+    let live =
+        move |w: &Weak<RefCell<Inner>>| w.upgrade().filter(|i| i.borrow().generation == generation);
     let on_open = {
         let weak = weak.clone();
         Closure::<dyn FnMut(Event)>::new(move |_| {
@@ -184,7 +195,10 @@ fn open(inner: &Rc<RefCell<Inner>>) {
         Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
             let Some(inner) = live(&weak) else { return };
             let Some(text) = e.data().as_string() else {
-                emit(&inner, Action::BadFrame("binary frame on the debug socket".into()));
+                emit(
+                    &inner,
+                    Action::BadFrame("binary frame on the debug socket".into()),
+                );
                 return;
             };
             match serde_json::from_str::<HubFrame>(&text) {
@@ -208,7 +222,11 @@ fn open(inner: &Rc<RefCell<Inner>>) {
     ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
     let mut i = inner.borrow_mut();
     i.ws = Some(ws);
-    i.handlers = Some(Handlers { _open: on_open, _message: on_message, _close: on_close });
+    i.handlers = Some(Handlers {
+        _open: on_open,
+        _message: on_message,
+        _close: on_close,
+    });
 }
 
 fn schedule_retry(inner: &Rc<RefCell<Inner>>) {
@@ -218,11 +236,17 @@ fn schedule_retry(inner: &Rc<RefCell<Inner>>) {
         i.attempt
     };
     let delay_ms = backoff_ms(attempt);
-    emit(inner, Action::Status(ConnStatus::Reconnecting { attempt, delay_ms }));
+    emit(
+        inner,
+        Action::Status(ConnStatus::Reconnecting { attempt, delay_ms }),
+    );
     let weak = Rc::downgrade(inner);
     let generation = inner.borrow().generation;
     let timer = Timeout::new(delay_ms, move || {
-        if let Some(inner) = weak.upgrade().filter(|i| i.borrow().generation == generation) {
+        if let Some(inner) = weak
+            .upgrade()
+            .filter(|i| i.borrow().generation == generation)
+        {
             inner.borrow_mut().retry = None;
             open(&inner);
         }

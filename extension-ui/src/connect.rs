@@ -92,9 +92,9 @@ pub fn launch(href: &str) -> Launch {
             _ => None,
         };
         match ws_scheme {
-            Some(ws) if path.contains("/__live/devtools") && !token.is_empty() => {
-                Plan::Connect(format!("{ws}://{host}/__live/debug?token={}", encode(token)))
-            }
+            Some(ws) if path.contains("/__live/devtools") && !token.is_empty() => Plan::Connect(
+                format!("{ws}://{host}/__live/debug?token={}", encode(token)),
+            ),
             _ => Plan::Offline,
         }
     } else if href.starts_with("chrome-extension:") || href.starts_with("moz-extension:") {
@@ -147,43 +147,74 @@ mod tests {
 
     #[test]
     fn explicit_ws_param_wins_and_gets_the_token() {
-        let l = launch("http://x/panel/index.html?ws=ws%3A%2F%2F127.0.0.1%3A9%2F__live%2Fdebug&token=a%20b");
-        assert_eq!(l.plan, Plan::Connect("ws://127.0.0.1:9/__live/debug?token=a%20b".into()));
+        let l = launch(
+            "http://x/panel/index.html?ws=ws%3A%2F%2F127.0.0.1%3A9%2F__live%2Fdebug&token=a%20b",
+        );
+        assert_eq!(
+            l.plan,
+            Plan::Connect("ws://127.0.0.1:9/__live/debug?token=a%20b".into())
+        );
         assert_eq!(l.bench, None);
     }
 
     #[test]
     fn served_by_runtime_uses_same_origin() {
         let l = launch("http://127.0.0.1:4000/__live/devtools?token=T0k");
-        assert_eq!(l.plan, Plan::Connect("ws://127.0.0.1:4000/__live/debug?token=T0k".into()));
+        assert_eq!(
+            l.plan,
+            Plan::Connect("ws://127.0.0.1:4000/__live/debug?token=T0k".into())
+        );
         let l = launch("https://h:1/__live/devtools/index.html?token=T#x");
-        assert_eq!(l.plan, Plan::Connect("wss://h:1/__live/debug?token=T".into()));
+        assert_eq!(
+            l.plan,
+            Plan::Connect("wss://h:1/__live/debug?token=T".into())
+        );
     }
 
     #[test]
     fn no_token_or_other_page_is_offline() {
-        assert_eq!(launch("http://127.0.0.1:4000/__live/devtools").plan, Plan::Offline);
-        assert_eq!(launch("http://127.0.0.1:4000/other?token=x").plan, Plan::Offline);
+        assert_eq!(
+            launch("http://127.0.0.1:4000/__live/devtools").plan,
+            Plan::Offline
+        );
+        assert_eq!(
+            launch("http://127.0.0.1:4000/other?token=x").plan,
+            Plan::Offline
+        );
         assert_eq!(launch("file:///tmp/index.html").plan, Plan::Offline);
     }
 
     #[test]
     fn extension_page_waits_for_host() {
-        assert_eq!(launch("chrome-extension://abc/panel/index.html").plan, Plan::WaitForHost);
-        assert_eq!(launch("moz-extension://abc/panel/index.html").plan, Plan::WaitForHost);
+        assert_eq!(
+            launch("chrome-extension://abc/panel/index.html").plan,
+            Plan::WaitForHost
+        );
+        assert_eq!(
+            launch("moz-extension://abc/panel/index.html").plan,
+            Plan::WaitForHost
+        );
     }
 
     #[test]
     fn bench_param() {
-        assert_eq!(launch("http://h/__live/devtools?bench=1000000").bench, Some(1_000_000));
+        assert_eq!(
+            launch("http://h/__live/devtools?bench=1000000").bench,
+            Some(1_000_000)
+        );
         assert_eq!(launch("http://h/?bench=abc").bench, None);
     }
 
     #[test]
     fn host_messages() {
         assert_eq!(
-            parse_host_message(r#"{"source":"fluxlive-devtools","type":"connect","url":"ws://h/__live/debug","token":"t"}"#),
-            Some(HostMessage::Connect { url: "ws://h/__live/debug".into(), token: Some("t".into()) })
+            parse_host_message(
+                r#"{"source":"fluxlive-devtools","type":"connect","url":"ws://h/__live/debug","token":"t"}"#
+            ),
+            Some(HostMessage::Connect {
+                url: "ws://h/__live/debug".into(),
+                token: Some("t".into())
+            })
         );
         assert_eq!(
             parse_host_message(r#"{"source":"fluxlive-devtools","type":"no-runtime"}"#),
@@ -193,16 +224,28 @@ mod tests {
             parse_host_message(r#"{"source":"fluxlive-devtools","type":"channel-off"}"#),
             Some(HostMessage::ChannelOff)
         );
-        assert_eq!(parse_host_message(r#"{"source":"other","type":"no-runtime"}"#), None);
-        assert_eq!(parse_host_message(r#"{"source":"fluxlive-devtools","type":"bogus"}"#), None);
+        assert_eq!(
+            parse_host_message(r#"{"source":"other","type":"no-runtime"}"#),
+            None
+        );
+        assert_eq!(
+            parse_host_message(r#"{"source":"fluxlive-devtools","type":"bogus"}"#),
+            None
+        );
         assert_eq!(parse_host_message("[1]"), None);
     }
 
     #[test]
     fn with_token_respects_existing_query() {
         assert_eq!(with_token("ws://h/d", Some("t")), "ws://h/d?token=t");
-        assert_eq!(with_token("ws://h/d?x=1", Some("t")), "ws://h/d?x=1&token=t");
-        assert_eq!(with_token("ws://h/d?token=q", Some("t")), "ws://h/d?token=q");
+        assert_eq!(
+            with_token("ws://h/d?x=1", Some("t")),
+            "ws://h/d?x=1&token=t"
+        );
+        assert_eq!(
+            with_token("ws://h/d?token=q", Some("t")),
+            "ws://h/d?token=q"
+        );
         assert_eq!(with_token("ws://h/d", None), "ws://h/d");
     }
 }

@@ -50,13 +50,20 @@ fn short(v: &Value, max: usize) -> String {
     if s.len() <= max {
         return s;
     }
-    let cut = (0..=max).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+    let cut = (0..=max)
+        .rev()
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(0);
     format!("{}…", &s[..cut])
 }
 
 fn args_text(args: &Value) -> String {
     match args {
-        Value::Array(items) => items.iter().map(|a| short(a, 40)).collect::<Vec<_>>().join(", "),
+        Value::Array(items) => items
+            .iter()
+            .map(|a| short(a, 40))
+            .collect::<Vec<_>>()
+            .join(", "),
         Value::Null => String::new(),
         other => short(other, 60),
     }
@@ -67,7 +74,9 @@ pub fn summary(body: &RecordBody) -> String {
     match body {
         RecordBody::Action(a) => {
             let out = match &a.outcome {
-                Outcome::Ok { result: Value::Null } => String::new(),
+                Outcome::Ok {
+                    result: Value::Null,
+                } => String::new(),
                 Outcome::Ok { result } => format!(" → {}", short(result, 40)),
                 Outcome::Err { code, message } => format!(" ✗ {code}: {message}"),
             };
@@ -99,14 +108,32 @@ pub fn summary(body: &RecordBody) -> String {
         },
         RecordBody::Emit { name, data } => format!("emit {name} {}", short(data, 60)),
         RecordBody::Panic { method, message } => format!("{method} panicked: {message}"),
-        RecordBody::Mount { version, props, .. } => format!("mounted v{version} props {}", short(props, 60)),
+        RecordBody::Mount { version, props, .. } => {
+            format!("mounted v{version} props {}", short(props, 60))
+        }
         RecordBody::Unmount { reason, version } => format!("unmounted at v{version} ({reason:?})"),
         RecordBody::Resume { version } => format!("resumed at v{version}"),
         RecordBody::Snapshot { version, .. } => format!("state snapshot v{version}"),
-        RecordBody::TimeTravel { target, version } => format!("time travel to v{target} (new v{version})"),
-        RecordBody::Dropped { count, site, reason } => format!("{count} records dropped at {site:?}: {reason}"),
-        RecordBody::Recording { on } => (if *on { "recording resumed" } else { "recording paused" }).to_owned(),
-        RecordBody::ConnOpen { peer } => format!("connection opened{}", peer.as_ref().map(|p| format!(" from {p}")).unwrap_or_default()),
+        RecordBody::TimeTravel { target, version } => {
+            format!("time travel to v{target} (new v{version})")
+        }
+        RecordBody::Dropped {
+            count,
+            site,
+            reason,
+        } => format!("{count} records dropped at {site:?}: {reason}"),
+        RecordBody::Recording { on } => (if *on {
+            "recording resumed"
+        } else {
+            "recording paused"
+        })
+        .to_owned(),
+        RecordBody::ConnOpen { peer } => format!(
+            "connection opened{}",
+            peer.as_ref()
+                .map(|p| format!(" from {p}"))
+                .unwrap_or_default()
+        ),
         RecordBody::ConnClose { reason } => format!("connection closed: {reason}"),
     }
 }

@@ -51,7 +51,11 @@ impl Compiled {
             }
         };
         let inst = resolve(f.iid.map(|iid| instances.index_of(iid)));
-        let component = resolve(f.component.as_deref().map(|c| instances.components.lookup(c)));
+        let component = resolve(
+            f.component
+                .as_deref()
+                .map(|c| instances.components.lookup(c)),
+        );
         let method = resolve(f.method.as_deref().map(|m| log.names.lookup(m)));
         Self {
             inst,
@@ -127,16 +131,25 @@ mod tests {
             seq,
             ts_us: seq,
             conn: 1,
-            instance: Some(InstanceRef { iid, id: format!("i{iid}"), component: ty.into() }),
+            instance: Some(InstanceRef {
+                iid,
+                id: format!("i{iid}"),
+                component: ty.into(),
+            }),
             body: RecordBody::Action(ActionRecord {
                 method: method.into(),
                 args: json!([]),
                 args_truncated: false,
                 dur_us: 1,
                 outcome: if ok {
-                    Outcome::Ok { result: json!(null) }
+                    Outcome::Ok {
+                        result: json!(null),
+                    }
                 } else {
-                    Outcome::Err { code: fluxlive_protocol::ErrorCode::ActionFailed, message: "x".into() }
+                    Outcome::Err {
+                        code: fluxlive_protocol::ErrorCode::ActionFailed,
+                        message: "x".into(),
+                    }
                 },
                 version_before: 1,
                 version_after: 1,
@@ -160,7 +173,11 @@ mod tests {
             ts_us: 10,
             conn: 0,
             instance: None,
-            body: RecordBody::Dropped { count: 5, site: DropSite::Ring, reason: "full".into() },
+            body: RecordBody::Dropped {
+                count: 5,
+                site: DropSite::Ring,
+                reason: "full".into(),
+            },
         };
         log.push(&drop, NONE);
         (log, insts)
@@ -169,7 +186,10 @@ mod tests {
     fn seqs(f: TimelineFilter) -> Vec<u64> {
         let (log, insts) = setup();
         let c = Compiled::new(&f, &log, &insts);
-        matching(&log, &insts, &c, 0).iter().map(|&i| log.row(i).unwrap().seq).collect()
+        matching(&log, &insts, &c, 0)
+            .iter()
+            .map(|&i| log.row(i).unwrap().seq)
+            .collect()
     }
 
     #[test]
@@ -179,25 +199,77 @@ mod tests {
 
     #[test]
     fn by_instance_type_method_keep_drops() {
-        assert_eq!(seqs(TimelineFilter { iid: Some(1), ..Default::default() }), vec![1, 4, 10]);
-        assert_eq!(seqs(TimelineFilter { component: Some("TodoList".into()), ..Default::default() }), vec![3, 10]);
-        assert_eq!(seqs(TimelineFilter { method: Some("add".into()), ..Default::default() }), vec![3, 4, 10]);
         assert_eq!(
-            seqs(TimelineFilter { component: Some("Counter".into()), method: Some("add".into()), ..Default::default() }),
+            seqs(TimelineFilter {
+                iid: Some(1),
+                ..Default::default()
+            }),
+            vec![1, 4, 10]
+        );
+        assert_eq!(
+            seqs(TimelineFilter {
+                component: Some("TodoList".into()),
+                ..Default::default()
+            }),
+            vec![3, 10]
+        );
+        assert_eq!(
+            seqs(TimelineFilter {
+                method: Some("add".into()),
+                ..Default::default()
+            }),
+            vec![3, 4, 10]
+        );
+        assert_eq!(
+            seqs(TimelineFilter {
+                component: Some("Counter".into()),
+                method: Some("add".into()),
+                ..Default::default()
+            }),
             vec![4, 10]
         );
     }
 
     #[test]
     fn errors_only_and_kind() {
-        assert_eq!(seqs(TimelineFilter { errors_only: true, ..Default::default() }), vec![2, 10]);
-        assert_eq!(seqs(TimelineFilter { kind: Some(RecordKind::Action), ..Default::default() }), vec![1, 2, 3, 4]);
-        assert_eq!(seqs(TimelineFilter { kind: Some(RecordKind::Dropped), ..Default::default() }), vec![10]);
+        assert_eq!(
+            seqs(TimelineFilter {
+                errors_only: true,
+                ..Default::default()
+            }),
+            vec![2, 10]
+        );
+        assert_eq!(
+            seqs(TimelineFilter {
+                kind: Some(RecordKind::Action),
+                ..Default::default()
+            }),
+            vec![1, 2, 3, 4]
+        );
+        assert_eq!(
+            seqs(TimelineFilter {
+                kind: Some(RecordKind::Dropped),
+                ..Default::default()
+            }),
+            vec![10]
+        );
     }
 
     #[test]
     fn unknown_names_match_only_drops() {
-        assert_eq!(seqs(TimelineFilter { method: Some("nope".into()), ..Default::default() }), vec![10]);
-        assert_eq!(seqs(TimelineFilter { iid: Some(77), ..Default::default() }), vec![10]);
+        assert_eq!(
+            seqs(TimelineFilter {
+                method: Some("nope".into()),
+                ..Default::default()
+            }),
+            vec![10]
+        );
+        assert_eq!(
+            seqs(TimelineFilter {
+                iid: Some(77),
+                ..Default::default()
+            }),
+            vec![10]
+        );
     }
 }

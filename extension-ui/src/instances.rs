@@ -126,7 +126,11 @@ impl Instances {
         };
         inst.rows.push(row);
         match body {
-            RecordBody::Mount { props, version, state } => {
+            RecordBody::Mount {
+                props,
+                version,
+                state,
+            } => {
                 inst.live = true;
                 inst.props = props.clone();
                 if inst.state.is_none() || *version >= inst.version {
@@ -229,7 +233,8 @@ impl Instances {
         let inst = self.get(idx)?;
         let start = inst.rows.iter().rposition(|&r| {
             log.row(r).is_some_and(|row| {
-                matches!(row.kind, RecordKind::Mount | RecordKind::Snapshot) && row.version <= version
+                matches!(row.kind, RecordKind::Mount | RecordKind::Snapshot)
+                    && row.version <= version
             })
         })?;
         let mut state = match log.body(inst.rows[start])? {
@@ -275,16 +280,38 @@ mod tests {
     use serde_json::json;
 
     fn iref() -> InstanceRef {
-        InstanceRef { iid: 9, id: "hero".into(), component: "Counter".into() }
+        InstanceRef {
+            iid: 9,
+            id: "hero".into(),
+            component: "Counter".into(),
+        }
     }
 
     fn rec(seq: u64, body: RecordBody) -> Record {
-        Record { seq, ts_us: seq, conn: 1, instance: Some(iref()), body }
+        Record {
+            seq,
+            ts_us: seq,
+            conn: 1,
+            instance: Some(iref()),
+            body,
+        }
     }
 
     fn diff(seq: u64, base: u64, count: i64) -> Record {
-        let ops = serde_json::from_value(json!([{"op":"replace","path":"/count","value":count}])).unwrap();
-        rec(seq, RecordBody::Diff(DiffRecord { base, version: base + 1, ops, bytes: 40, diff_us: 3, encode_us: 1, trace: None }))
+        let ops = serde_json::from_value(json!([{"op":"replace","path":"/count","value":count}]))
+            .unwrap();
+        rec(
+            seq,
+            RecordBody::Diff(DiffRecord {
+                base,
+                version: base + 1,
+                ops,
+                bytes: 40,
+                diff_us: 3,
+                encode_us: 1,
+                trace: None,
+            }),
+        )
     }
 
     fn feed(log: &mut Log, insts: &mut Instances, r: &Record) {
@@ -296,7 +323,14 @@ mod tests {
     fn mounted() -> (Log, Instances) {
         let mut log = Log::default();
         let mut insts = Instances::default();
-        let m = rec(1, RecordBody::Mount { props: json!({"start": 10}), version: 1, state: json!({"count": 10}) });
+        let m = rec(
+            1,
+            RecordBody::Mount {
+                props: json!({"start": 10}),
+                version: 1,
+                state: json!({"count": 10}),
+            },
+        );
         feed(&mut log, &mut insts, &m);
         (log, insts)
     }
@@ -330,7 +364,17 @@ mod tests {
         feed(&mut log, &mut insts, &diff(2, 1, 15));
         feed(&mut log, &mut insts, &diff(3, 2, 20));
         // travel to v1 creates v4 == v1's state, then an action makes v5
-        feed(&mut log, &mut insts, &rec(4, RecordBody::TimeTravel { target: 1, version: 4 }));
+        feed(
+            &mut log,
+            &mut insts,
+            &rec(
+                4,
+                RecordBody::TimeTravel {
+                    target: 1,
+                    version: 4,
+                },
+            ),
+        );
         feed(&mut log, &mut insts, &diff(5, 4, 99));
         let idx = insts.index_of(9).unwrap();
         assert_eq!(insts.state_at(&log, idx, 1), Some(json!({"count": 10})));
@@ -357,13 +401,26 @@ mod tests {
             props: json!({}),
             travelling: false,
         };
-        let snap = SnapshotFrame { req: 1, instances: vec![info(10, 4, 7)], connections: 1, total_mounted: 2 };
+        let snap = SnapshotFrame {
+            req: 1,
+            instances: vec![info(10, 4, 7)],
+            connections: 1,
+            total_mounted: 2,
+        };
         insts.apply_snapshot(&snap);
-        assert!(!insts.by_iid(9).unwrap().live, "absent from the snapshot means gone");
+        assert!(
+            !insts.by_iid(9).unwrap().live,
+            "absent from the snapshot means gone"
+        );
         assert_eq!(insts.by_iid(10).unwrap().state, Some(json!({"count": 7})));
         assert_eq!(insts.live_count(), 1);
         // an older snapshot does not roll state back
-        let snap = SnapshotFrame { req: 2, instances: vec![info(9, 1, 10)], connections: 1, total_mounted: 2 };
+        let snap = SnapshotFrame {
+            req: 2,
+            instances: vec![info(9, 1, 10)],
+            connections: 1,
+            total_mounted: 2,
+        };
         insts.apply_snapshot(&snap);
         let i = insts.by_iid(9).unwrap();
         assert!(i.live);
@@ -373,7 +430,17 @@ mod tests {
     #[test]
     fn unmount_marks_gone() {
         let (mut log, mut insts) = mounted();
-        feed(&mut log, &mut insts, &rec(2, RecordBody::Unmount { reason: fluxlive_protocol::record::UnmountReason::Client, version: 1 }));
+        feed(
+            &mut log,
+            &mut insts,
+            &rec(
+                2,
+                RecordBody::Unmount {
+                    reason: fluxlive_protocol::record::UnmountReason::Client,
+                    version: 1,
+                },
+            ),
+        );
         assert!(!insts.by_iid(9).unwrap().live);
         assert_eq!(insts.live_count(), 0);
     }

@@ -52,7 +52,8 @@ impl Arena {
             .last()
             .is_some_and(|c| c.len() + text.len() <= c.capacity());
         if !fits {
-            self.chunks.push(String::with_capacity(CHUNK.max(text.len())));
+            self.chunks
+                .push(String::with_capacity(CHUNK.max(text.len())));
         }
         let chunk = self.chunks.len() - 1;
         let buf = &mut self.chunks[chunk];
@@ -112,7 +113,10 @@ impl Interner {
 
     /// The name for `id` (empty for [`NONE`] or unknown ids).
     pub fn name(&self, id: u32) -> &str {
-        self.names.get(id as usize).map(String::as_str).unwrap_or("")
+        self.names
+            .get(id as usize)
+            .map(String::as_str)
+            .unwrap_or("")
     }
 
     /// Every name, in order of first sight.
@@ -183,7 +187,13 @@ fn summarize(body: &RecordBody) -> (Option<&str>, u64, u64, u64, u8) {
                 CallSource::Debug => flags |= FLAG_DEBUG,
                 CallSource::Replay => flags |= FLAG_REPLAY,
             }
-            (Some(&a.method), a.version_after, a.dur_us, a.version_before, flags)
+            (
+                Some(&a.method),
+                a.version_after,
+                a.dur_us,
+                a.version_before,
+                flags,
+            )
         }
         RecordBody::Diff(d) => (
             None,
@@ -407,6 +417,10 @@ mod tests {
 
     #[test]
     fn row_is_compact() {
-        assert!(std::mem::size_of::<Row>() <= 64, "{}", std::mem::size_of::<Row>());
+        assert!(
+            std::mem::size_of::<Row>() <= 64,
+            "{}",
+            std::mem::size_of::<Row>()
+        );
     }
 }

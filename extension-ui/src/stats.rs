@@ -98,7 +98,7 @@ impl TopN {
     fn offer(&mut self, dur: u32, idx: u32) {
         if self.0.len() < TOP {
             self.0.push((dur, idx));
-            self.0.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+            self.0.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
         } else if self.0.last().is_some_and(|l| dur > l.0) {
             self.0.pop();
             let pos = self.0.partition_point(|e| e.0 >= dur);
@@ -113,7 +113,11 @@ impl TopN {
 
 /// Builds the profile of every row in `log`; `component_of` maps a row's
 /// instance index to its component type name.
-pub fn profile<'a>(log: &Log, component_of: impl Fn(u32) -> Option<&'a str>, buckets: usize) -> Profile {
+pub fn profile<'a>(
+    log: &Log,
+    component_of: impl Fn(u32) -> Option<&'a str>,
+    buckets: usize,
+) -> Profile {
     #[derive(Default)]
     struct Acc {
         actions: Vec<u32>,
@@ -126,7 +130,11 @@ pub fn profile<'a>(log: &Log, component_of: impl Fn(u32) -> Option<&'a str>, buc
     let mut slow_r = TopN::default();
     for (i, row) in rows.iter().enumerate() {
         let idx = u32::try_from(i).unwrap_or(NONE);
-        let comp = if row.inst == NONE { None } else { component_of(row.inst) };
+        let comp = if row.inst == NONE {
+            None
+        } else {
+            component_of(row.inst)
+        };
         let Some(comp) = comp else { continue };
         let acc = per.entry(comp).or_default();
         match row.kind {
@@ -177,7 +185,9 @@ pub fn histogram(rows: &[Row], n: usize) -> (Vec<Bucket>, u64) {
         .collect();
     for row in rows {
         let b = ((row.ts_us.saturating_sub(first.ts_us)) / width) as usize;
-        let Some(b) = out.get_mut(b.min(n - 1)) else { continue };
+        let Some(b) = out.get_mut(b.min(n - 1)) else {
+            continue;
+        };
         match row.kind {
             RecordKind::Action => {
                 b.actions += 1;
@@ -222,7 +232,11 @@ mod tests {
     }
 
     fn inst(iid: u64, ty: &str) -> Option<InstanceRef> {
-        Some(InstanceRef { iid, id: format!("i{iid}"), component: ty.into() })
+        Some(InstanceRef {
+            iid,
+            id: format!("i{iid}"),
+            component: ty.into(),
+        })
     }
 
     fn act(seq: u64, iid: u64, ty: &str, dur: u64) -> Record {
@@ -236,7 +250,9 @@ mod tests {
                 args: json!([]),
                 args_truncated: false,
                 dur_us: dur,
-                outcome: Outcome::Ok { result: json!(null) },
+                outcome: Outcome::Ok {
+                    result: json!(null),
+                },
                 version_before: 1,
                 version_after: 2,
                 trace: None,
@@ -277,7 +293,11 @@ mod tests {
         assert_eq!(counter.renders.count, 1);
         assert_eq!(counter.renders.max, 77);
         assert_eq!(p.slowest_actions.len(), TOP);
-        let durs: Vec<u32> = p.slowest_actions.iter().map(|&i| log.row(i).unwrap().dur_us).collect();
+        let durs: Vec<u32> = p
+            .slowest_actions
+            .iter()
+            .map(|&i| log.row(i).unwrap().dur_us)
+            .collect();
         assert_eq!(durs, vec![300, 290, 280, 270, 260, 250, 240, 230, 220, 210]);
         assert_eq!(p.slowest_renders.len(), 1);
         let total: u32 = p.buckets.iter().map(|b| b.actions).sum();

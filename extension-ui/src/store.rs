@@ -284,7 +284,12 @@ impl Model {
             .unwrap_or_default()
     }
 
-    fn send(&mut self, pending: Pending, arg: u64, make: impl FnOnce(u32) -> PanelCommand) -> Option<u32> {
+    fn send(
+        &mut self,
+        pending: Pending,
+        arg: u64,
+        make: impl FnOnce(u32) -> PanelCommand,
+    ) -> Option<u32> {
         if !self.connected() {
             self.last_error = Some("not connected to a runtime".into());
             return None;
@@ -371,7 +376,11 @@ impl Model {
 
     fn highlight(&mut self, iid: u64, on: bool) {
         if self.live() {
-            self.send(Pending::Other, 0, |req| PanelCommand::Highlight { req, iid, on });
+            self.send(Pending::Other, 0, |req| PanelCommand::Highlight {
+                req,
+                iid,
+                on,
+            });
         }
     }
 
@@ -428,7 +437,12 @@ impl Model {
                     self.request_snapshot();
                 }
             }
-            HubFrame::State { req, iid, version, state } => {
+            HubFrame::State {
+                req,
+                iid,
+                version,
+                state,
+            } => {
                 self.pending.remove(&req);
                 if let Some(p) = self.preview.as_mut() {
                     if p.iid == iid && p.version == version {
@@ -491,7 +505,9 @@ impl Model {
                 }
             }
             HubFrame::ExportChunk { req, data, last } => {
-                let Some((buf_req, buf)) = self.export_buf.as_mut() else { return };
+                let Some((buf_req, buf)) = self.export_buf.as_mut() else {
+                    return;
+                };
                 if *buf_req != req {
                     return;
                 }
@@ -500,7 +516,10 @@ impl Model {
                     self.pending.remove(&req);
                     if let Some((_, text)) = self.export_buf.take() {
                         let text: Rc<str> = text.into();
-                        let stamp = self.hello.as_ref().map_or(0, |h| h.started_unix_us / 1_000_000);
+                        let stamp = self
+                            .hello
+                            .as_ref()
+                            .map_or(0, |h| h.started_unix_us / 1_000_000);
                         self.effects.push(Effect::Download {
                             name: format!("fluxlive-session-{stamp}.jsonl"),
                             text: Rc::clone(&text),
@@ -557,17 +576,26 @@ impl Model {
                 self.highlight(iid, on);
             }
             Action::Picker(on) => {
-                if self.send(Pending::Other, 0, |req| PanelCommand::Picker { req, on }).is_some() {
+                if self
+                    .send(Pending::Other, 0, |req| PanelCommand::Picker { req, on })
+                    .is_some()
+                {
                     self.picking = on;
                 }
             }
             Action::Pause => {
-                if self.send(Pending::Other, 0, |req| PanelCommand::Pause { req }).is_some() {
+                if self
+                    .send(Pending::Other, 0, |req| PanelCommand::Pause { req })
+                    .is_some()
+                {
                     self.recording = false;
                 }
             }
             Action::Resume => {
-                if self.send(Pending::Other, 0, |req| PanelCommand::Resume { req }).is_some() {
+                if self
+                    .send(Pending::Other, 0, |req| PanelCommand::Resume { req })
+                    .is_some()
+                {
                     self.recording = true;
                 }
             }
@@ -589,19 +617,36 @@ impl Model {
             Action::Preview(iid, version) => self.preview_at(iid, version),
             Action::TimeTravel(iid, version) => {
                 self.preview_at(iid, version);
-                self.send(Pending::Travel(iid), iid, |req| PanelCommand::TimeTravel { req, iid, version });
+                self.send(Pending::Travel(iid), iid, |req| PanelCommand::TimeTravel {
+                    req,
+                    iid,
+                    version,
+                });
             }
             Action::BackToLive(iid) => {
-                self.send(Pending::BackToLive(iid), iid, |req| PanelCommand::BackToLive { req, iid });
+                self.send(Pending::BackToLive(iid), iid, |req| {
+                    PanelCommand::BackToLive { req, iid }
+                });
             }
             Action::Dispatch { iid, method, args } => {
                 let m = method.clone();
-                if let Some(req) = self.send(Pending::Dispatch, iid, |req| PanelCommand::Dispatch { req, iid, method: m, args }) {
-                    self.dispatch = Some(DispatchState { req, iid, method, result: None });
+                if let Some(req) = self.send(Pending::Dispatch, iid, |req| PanelCommand::Dispatch {
+                    req,
+                    iid,
+                    method: m,
+                    args,
+                }) {
+                    self.dispatch = Some(DispatchState {
+                        req,
+                        iid,
+                        method,
+                        result: None,
+                    });
                 }
             }
             Action::Export => {
-                if let Some(req) = self.send(Pending::Export, 0, |req| PanelCommand::Export { req }) {
+                if let Some(req) = self.send(Pending::Export, 0, |req| PanelCommand::Export { req })
+                {
                     self.export_buf = Some((req, String::new()));
                 }
             }
@@ -620,7 +665,10 @@ impl Model {
                     return;
                 };
                 if self
-                    .send(Pending::Replay, 0, |req| PanelCommand::Replay { req, session: session.to_string() })
+                    .send(Pending::Replay, 0, |req| PanelCommand::Replay {
+                        req,
+                        session: session.to_string(),
+                    })
                     .is_some()
                 {
                     self.replay = Some(None);
@@ -639,12 +687,22 @@ impl Model {
             .instances
             .index_of(iid)
             .and_then(|idx| self.instances.state_at(&self.log, idx, version));
-        self.preview = Some(Preview { iid, version, state: local.map(Ok) });
+        self.preview = Some(Preview {
+            iid,
+            version,
+            state: local.map(Ok),
+        });
         if self.preview.as_ref().is_some_and(|p| p.state.is_none()) {
             if self.live() {
-                self.send(Pending::StateAt, iid, |req| PanelCommand::StateAt { req, iid, version: Some(version) });
+                self.send(Pending::StateAt, iid, |req| PanelCommand::StateAt {
+                    req,
+                    iid,
+                    version: Some(version),
+                });
             } else if let Some(p) = self.preview.as_mut() {
-                p.state = Some(Err(format!("version {version} is not in the loaded records")));
+                p.state = Some(Err(format!(
+                    "version {version} is not in the loaded records"
+                )));
             }
         }
     }
@@ -654,7 +712,10 @@ impl Model {
             Ok(session) => {
                 self.select(None);
                 self.reset_records();
-                self.source = Source::Imported { name, header: session.header };
+                self.source = Source::Imported {
+                    name,
+                    header: session.header,
+                };
                 self.ingest(&session.records);
                 // Everything the file names is history, not a live instance.
                 self.session_text = Some(text);

@@ -40,7 +40,12 @@ pub fn window(n: usize, row_h: f64, view_h: f64, scroll_top: f64, overscan: usiz
     let visible = (view_h / row_h).ceil() as usize + 1;
     let count = (visible + overscan).min(n - first.min(n));
     let top_px = scroll_top - (virtual_top - first as f64 * row_h);
-    Window { first, count, top_px, total_px: total }
+    Window {
+        first,
+        count,
+        top_px,
+        total_px: total,
+    }
 }
 
 /// The scroll position that shows row `index` at the top.
@@ -98,7 +103,11 @@ mod tests {
             for idx in [0usize, n / 3, n - 40] {
                 let s = scroll_for(n, 20.0, 600.0, idx);
                 let w = window(n, 20.0, 600.0, s, 0);
-                assert!((w.first as i64 - idx as i64).abs() <= 1, "n={n} idx={idx} got {}", w.first);
+                assert!(
+                    (w.first as i64 - idx as i64).abs() <= 1,
+                    "n={n} idx={idx} got {}",
+                    w.first
+                );
             }
         }
     }

@@ -1,6 +1,8 @@
 use super::*;
 use fluxlive_protocol::debug::{ComponentInfo, HistoryBounds, InstanceInfo, SnapshotFrame};
-use fluxlive_protocol::record::{ActionRecord, CallSource, DiffRecord, InstanceRef, Outcome, RecordBody};
+use fluxlive_protocol::record::{
+    ActionRecord, CallSource, DiffRecord, InstanceRef, Outcome, RecordBody,
+};
 use fluxlive_protocol::session::Session;
 use fluxlive_protocol::ErrorCode;
 use serde_json::json;
@@ -11,15 +13,26 @@ fn hello(started: u64) -> HubFrame {
         app_protocol: 1,
         runtime: "0.1.0".into(),
         capabilities: vec!["time_travel".into()],
-        history: HistoryBounds { capacity: 100, oldest_seq: 0, next_seq: 1 },
+        history: HistoryBounds {
+            capacity: 100,
+            oldest_seq: 0,
+            next_seq: 1,
+        },
         recording: true,
         started_unix_us: started,
-        components: vec![ComponentInfo { name: "Counter".into(), actions: vec!["increment".into(), "add".into()] }],
+        components: vec![ComponentInfo {
+            name: "Counter".into(),
+            actions: vec!["increment".into(), "add".into()],
+        }],
     })
 }
 
 fn hero() -> Option<InstanceRef> {
-    Some(InstanceRef { iid: 3, id: "hero".into(), component: "Counter".into() })
+    Some(InstanceRef {
+        iid: 3,
+        id: "hero".into(),
+        component: "Counter".into(),
+    })
 }
 
 fn mount(seq: u64) -> Record {
@@ -28,12 +41,17 @@ fn mount(seq: u64) -> Record {
         ts_us: seq * 10,
         conn: 1,
         instance: hero(),
-        body: RecordBody::Mount { props: json!({"start": 10}), version: 1, state: json!({"count": 10}) },
+        body: RecordBody::Mount {
+            props: json!({"start": 10}),
+            version: 1,
+            state: json!({"count": 10}),
+        },
     }
 }
 
 fn increment(seq: u64, base: u64, count: i64) -> [Record; 2] {
-    let ops = serde_json::from_value(json!([{"op":"replace","path":"/count","value":count}])).unwrap();
+    let ops =
+        serde_json::from_value(json!([{"op":"replace","path":"/count","value":count}])).unwrap();
     [
         Record {
             seq,
@@ -45,7 +63,9 @@ fn increment(seq: u64, base: u64, count: i64) -> [Record; 2] {
                 args: json!([]),
                 args_truncated: false,
                 dur_us: 12,
-                outcome: Outcome::Ok { result: json!(null) },
+                outcome: Outcome::Ok {
+                    result: json!(null),
+                },
                 version_before: base,
                 version_after: base + 1,
                 trace: None,
@@ -57,7 +77,15 @@ fn increment(seq: u64, base: u64, count: i64) -> [Record; 2] {
             ts_us: seq * 10 + 5,
             conn: 1,
             instance: hero(),
-            body: RecordBody::Diff(DiffRecord { base, version: base + 1, ops, bytes: 60, diff_us: 4, encode_us: 1, trace: None }),
+            body: RecordBody::Diff(DiffRecord {
+                base,
+                version: base + 1,
+                ops,
+                bytes: 60,
+                diff_us: 4,
+                encode_us: 1,
+                trace: None,
+            }),
         },
     ]
 }
@@ -67,7 +95,12 @@ fn frame(f: HubFrame) -> Action {
 }
 
 fn empty_snapshot(req: u32) -> HubFrame {
-    HubFrame::Snapshot(SnapshotFrame { req, instances: vec![], connections: 0, total_mounted: 0 })
+    HubFrame::Snapshot(SnapshotFrame {
+        req,
+        instances: vec![],
+        connections: 0,
+        total_mounted: 0,
+    })
 }
 
 /// A model connected to a runtime whose first snapshot was answered.
@@ -75,7 +108,10 @@ fn connected() -> Model {
     let mut m = Model::default();
     m.apply(Action::Status(ConnStatus::Connected));
     m.apply(frame(hello(1000)));
-    let snap = sent(&mut m).iter().find(|c| matches!(c, PanelCommand::Snapshot { .. })).map(PanelCommand::req);
+    let snap = sent(&mut m)
+        .iter()
+        .find(|c| matches!(c, PanelCommand::Snapshot { .. }))
+        .map(PanelCommand::req);
     m.apply(frame(empty_snapshot(snap.unwrap())));
     m
 }
@@ -103,7 +139,10 @@ fn connected_only_after_hello_then_subscribes_and_snapshots() {
     m.apply(frame(hello(1000)));
     assert_eq!(m.status, ConnStatus::Connected);
     let cmds = sent(&mut m);
-    assert!(matches!(cmds[0], PanelCommand::Subscribe { from_seq: None, .. }), "{cmds:?}");
+    assert!(
+        matches!(cmds[0], PanelCommand::Subscribe { from_seq: None, .. }),
+        "{cmds:?}"
+    );
     assert!(matches!(cmds[1], PanelCommand::Snapshot { .. }));
     assert_eq!(cmds.len(), 2);
 }
@@ -129,24 +168,42 @@ fn reconnect_resumes_after_last_seq_and_restart_resets() {
     let mut m = connected();
     records(&mut m, vec![mount(1)]);
     sent(&mut m);
-    m.apply(Action::Status(ConnStatus::Reconnecting { attempt: 1, delay_ms: 250 }));
+    m.apply(Action::Status(ConnStatus::Reconnecting {
+        attempt: 1,
+        delay_ms: 250,
+    }));
     m.apply(Action::Status(ConnStatus::Connected));
     m.apply(frame(hello(1000)));
     let cmds = sent(&mut m);
-    assert!(matches!(cmds[0], PanelCommand::Subscribe { from_seq: Some(2), .. }), "{cmds:?}");
+    assert!(
+        matches!(
+            cmds[0],
+            PanelCommand::Subscribe {
+                from_seq: Some(2),
+                ..
+            }
+        ),
+        "{cmds:?}"
+    );
     assert_eq!(m.log.len(), 1);
     // a different start time means a new runtime: old records go
     m.apply(frame(hello(2000)));
     assert_eq!(m.log.len(), 0);
     let cmds = sent(&mut m);
-    assert!(matches!(cmds[0], PanelCommand::Subscribe { from_seq: None, .. }), "{cmds:?}");
+    assert!(
+        matches!(cmds[0], PanelCommand::Subscribe { from_seq: None, .. }),
+        "{cmds:?}"
+    );
 }
 
 #[test]
 fn filter_applies_to_existing_and_new_rows() {
     let mut m = connected();
     records(&mut m, vec![mount(1)]);
-    m.apply(Action::SetFilter(TimelineFilter { method: Some("increment".into()), ..Default::default() }));
+    m.apply(Action::SetFilter(TimelineFilter {
+        method: Some("increment".into()),
+        ..Default::default()
+    }));
     assert!(m.filtered.is_empty());
     records(&mut m, increment(2, 1, 11).to_vec());
     assert_eq!(m.filtered.len(), 1);
@@ -157,25 +214,58 @@ fn filter_applies_to_existing_and_new_rows() {
 fn dispatch_result_and_error_reach_the_dispatch_state() {
     let mut m = connected();
     sent(&mut m);
-    m.apply(Action::Dispatch { iid: 3, method: "add".into(), args: vec![json!(5)] });
+    m.apply(Action::Dispatch {
+        iid: 3,
+        method: "add".into(),
+        args: vec![json!(5)],
+    });
     let cmds = sent(&mut m);
-    let PanelCommand::Dispatch { req, iid, method, args } = &cmds[0] else { panic!("{cmds:?}") };
-    assert_eq!((*iid, method.as_str(), args.clone()), (3, "add", vec![json!(5)]));
+    let PanelCommand::Dispatch {
+        req,
+        iid,
+        method,
+        args,
+    } = &cmds[0]
+    else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(
+        (*iid, method.as_str(), args.clone()),
+        (3, "add", vec![json!(5)])
+    );
     assert_eq!(m.dispatch.as_ref().unwrap().result, None);
-    m.apply(frame(HubFrame::DispatchResult { req: *req, result: json!(15) }));
+    m.apply(frame(HubFrame::DispatchResult {
+        req: *req,
+        result: json!(15),
+    }));
     assert_eq!(m.dispatch.as_ref().unwrap().result, Some(Ok(json!(15))));
 
-    m.apply(Action::Dispatch { iid: 3, method: "fail".into(), args: vec![] });
+    m.apply(Action::Dispatch {
+        iid: 3,
+        method: "fail".into(),
+        args: vec![],
+    });
     let req = sent(&mut m)[0].req();
-    m.apply(frame(HubFrame::Error { req: Some(req), code: ErrorCode::ActionFailed, message: "Counter.fail: nope".into() }));
-    assert_eq!(m.dispatch.as_ref().unwrap().result, Some(Err("action_failed: Counter.fail: nope".into())));
+    m.apply(frame(HubFrame::Error {
+        req: Some(req),
+        code: ErrorCode::ActionFailed,
+        message: "Counter.fail: nope".into(),
+    }));
+    assert_eq!(
+        m.dispatch.as_ref().unwrap().result,
+        Some(Err("action_failed: Counter.fail: nope".into()))
+    );
     assert_eq!(m.last_error, None);
 }
 
 #[test]
 fn commands_without_a_connection_report_instead_of_sending() {
     let mut m = Model::default();
-    m.apply(Action::Dispatch { iid: 3, method: "add".into(), args: vec![] });
+    m.apply(Action::Dispatch {
+        iid: 3,
+        method: "add".into(),
+        args: vec![],
+    });
     assert!(m.take_effects().is_empty());
     assert!(m.last_error.as_deref().unwrap().contains("not connected"));
     assert_eq!(m.dispatch, None);
@@ -190,31 +280,54 @@ fn export_chunks_become_one_download_that_imports_back() {
     sent(&mut m);
     m.apply(Action::Export);
     let req = sent(&mut m)[0].req();
-    let text = Session { header: SessionHeader::new("0.1.0", 1000, 3), records: recs }.to_jsonl();
+    let text = Session {
+        header: SessionHeader::new("0.1.0", 1000, 3),
+        records: recs,
+    }
+    .to_jsonl();
     let (a, b) = text.split_at(text.len() / 2);
-    m.apply(frame(HubFrame::ExportChunk { req, data: a.into(), last: false }));
+    m.apply(frame(HubFrame::ExportChunk {
+        req,
+        data: a.into(),
+        last: false,
+    }));
     assert!(m.take_effects().is_empty());
-    m.apply(frame(HubFrame::ExportChunk { req, data: b.into(), last: true }));
+    m.apply(frame(HubFrame::ExportChunk {
+        req,
+        data: b.into(),
+        last: true,
+    }));
     let effects = m.take_effects();
-    let Some(Effect::Download { name, text: got }) = effects.first() else { panic!("{effects:?}") };
+    let Some(Effect::Download { name, text: got }) = effects.first() else {
+        panic!("{effects:?}")
+    };
     assert!(name.ends_with(".jsonl"));
     assert_eq!(&**got, text.as_str());
 
     // a fresh panel with no server shows the same records
     let mut offline = Model::default();
-    offline.apply(Action::Import { name: "s.jsonl".into(), text: Rc::clone(got) });
+    offline.apply(Action::Import {
+        name: "s.jsonl".into(),
+        text: Rc::clone(got),
+    });
     assert!(matches!(offline.source, Source::Imported { .. }));
     let seqs: Vec<u64> = offline.log.rows().iter().map(|r| r.seq).collect();
     let live: Vec<u64> = m.log.rows().iter().map(|r| r.seq).collect();
     assert_eq!(seqs, live);
-    assert_eq!(offline.instances.by_iid(3).unwrap().state, Some(json!({"count": 11})));
+    assert_eq!(
+        offline.instances.by_iid(3).unwrap().state,
+        Some(json!({"count": 11}))
+    );
 }
 
 #[test]
 fn bad_import_keeps_what_was_there() {
     let mut m = connected();
     records(&mut m, vec![mount(1)]);
-    m.apply(Action::Import { name: "x.jsonl".into(), text: "not json".into() });
+    m.apply(Action::Import {
+        name: "x.jsonl".into(),
+        text: "not json".into(),
+    });
     assert_eq!(m.log.len(), 1);
     assert_eq!(m.source, Source::Live);
     assert!(m.last_error.as_deref().unwrap().contains("x.jsonl"));
@@ -223,15 +336,25 @@ fn bad_import_keeps_what_was_there() {
 #[test]
 fn imported_view_ignores_live_records_until_return() {
     let mut m = connected();
-    let text = Session { header: SessionHeader::new("0.1.0", 1, 1), records: vec![mount(1)] }.to_jsonl();
-    m.apply(Action::Import { name: "s".into(), text: text.into() });
+    let text = Session {
+        header: SessionHeader::new("0.1.0", 1, 1),
+        records: vec![mount(1)],
+    }
+    .to_jsonl();
+    m.apply(Action::Import {
+        name: "s".into(),
+        text: text.into(),
+    });
     records(&mut m, increment(5, 1, 11).to_vec());
     assert_eq!(m.log.len(), 1);
     assert_eq!(m.ignored_live, 2);
     sent(&mut m);
     m.apply(Action::ReturnToLive);
     assert_eq!(m.log.len(), 0);
-    assert!(matches!(sent(&mut m)[0], PanelCommand::Subscribe { from_seq: None, .. }));
+    assert!(matches!(
+        sent(&mut m)[0],
+        PanelCommand::Subscribe { from_seq: None, .. }
+    ));
 }
 
 #[test]
@@ -239,7 +362,14 @@ fn selection_moves_the_highlight_and_picker_selects() {
     let mut m = connected();
     sent(&mut m);
     m.apply(Action::Select(Some(3)));
-    assert!(matches!(sent(&mut m)[..], [PanelCommand::Highlight { iid: 3, on: true, .. }]));
+    assert!(matches!(
+        sent(&mut m)[..],
+        [PanelCommand::Highlight {
+            iid: 3,
+            on: true,
+            ..
+        }]
+    ));
     m.apply(Action::Picker(true));
     assert!(m.picking);
     sent(&mut m);
@@ -247,7 +377,24 @@ fn selection_moves_the_highlight_and_picker_selects() {
     assert!(!m.picking);
     assert_eq!(m.selected, Some(7));
     let cmds = sent(&mut m);
-    assert!(matches!(cmds[..], [PanelCommand::Highlight { iid: 3, on: false, .. }, PanelCommand::Highlight { iid: 7, on: true, .. }]), "{cmds:?}");
+    assert!(
+        matches!(
+            cmds[..],
+            [
+                PanelCommand::Highlight {
+                    iid: 3,
+                    on: false,
+                    ..
+                },
+                PanelCommand::Highlight {
+                    iid: 7,
+                    on: true,
+                    ..
+                }
+            ]
+        ),
+        "{cmds:?}"
+    );
     // hovering the selected instance does not clear its outline
     m.apply(Action::Hover(7, false));
     assert!(sent(&mut m).is_empty());
@@ -262,9 +409,19 @@ fn travel_previews_locally_and_back_to_live_clears() {
     records(&mut m, recs);
     sent(&mut m);
     m.apply(Action::TimeTravel(3, 1));
-    assert_eq!(m.preview.as_ref().unwrap().state, Some(Ok(json!({"count": 10}))));
+    assert_eq!(
+        m.preview.as_ref().unwrap().state,
+        Some(Ok(json!({"count": 10})))
+    );
     let cmds = sent(&mut m);
-    let PanelCommand::TimeTravel { req, iid: 3, version: 1 } = cmds[0] else { panic!("{cmds:?}") };
+    let PanelCommand::TimeTravel {
+        req,
+        iid: 3,
+        version: 1,
+    } = cmds[0]
+    else {
+        panic!("{cmds:?}")
+    };
     m.apply(frame(HubFrame::Ack { req }));
     assert!(m.instances.by_iid(3).unwrap().travelling);
     assert!(matches!(sent(&mut m)[..], [PanelCommand::Snapshot { .. }]));
@@ -281,9 +438,24 @@ fn preview_of_unrecorded_version_asks_the_server() {
     sent(&mut m);
     m.apply(Action::Preview(3, 9));
     let cmds = sent(&mut m);
-    let PanelCommand::StateAt { req, iid: 3, version: Some(9) } = cmds[0] else { panic!("{cmds:?}") };
-    m.apply(frame(HubFrame::State { req, iid: 3, version: 9, state: json!({"count": 1}) }));
-    assert_eq!(m.preview.as_ref().unwrap().state, Some(Ok(json!({"count": 1}))));
+    let PanelCommand::StateAt {
+        req,
+        iid: 3,
+        version: Some(9),
+    } = cmds[0]
+    else {
+        panic!("{cmds:?}")
+    };
+    m.apply(frame(HubFrame::State {
+        req,
+        iid: 3,
+        version: 9,
+        state: json!({"count": 1}),
+    }));
+    assert_eq!(
+        m.preview.as_ref().unwrap().state,
+        Some(Ok(json!({"count": 1})))
+    );
 }
 
 #[test]
@@ -307,7 +479,10 @@ fn snapshot_answer_lists_instances_and_status_counts_drops() {
     m.apply(frame(HubFrame::Snapshot(snap)));
     assert_eq!(m.instances.live_count(), 1);
     assert_eq!(m.connections, 1);
-    m.apply(frame(HubFrame::Status { recording: false, dropped: 17 }));
+    m.apply(frame(HubFrame::Status {
+        recording: false,
+        dropped: 17,
+    }));
     assert!(!m.recording);
     assert_eq!(m.dropped, 17);
 }
@@ -321,7 +496,13 @@ fn clear_forgets_records_and_tells_the_server() {
     assert_eq!(m.log.len(), 0);
     assert!(m.filtered.is_empty());
     let cmds = sent(&mut m);
-    assert!(matches!(cmds[..], [PanelCommand::Clear { .. }, PanelCommand::Snapshot { .. }]), "{cmds:?}");
+    assert!(
+        matches!(
+            cmds[..],
+            [PanelCommand::Clear { .. }, PanelCommand::Snapshot { .. }]
+        ),
+        "{cmds:?}"
+    );
 }
 
 #[test]
@@ -329,14 +510,28 @@ fn replay_needs_a_session_and_reports() {
     let mut m = connected();
     m.apply(Action::Replay);
     assert!(m.last_error.is_some());
-    let text = Session { header: SessionHeader::new("0.1.0", 1, 1), records: vec![mount(1)] }.to_jsonl();
-    m.apply(Action::Import { name: "s".into(), text: text.into() });
+    let text = Session {
+        header: SessionHeader::new("0.1.0", 1, 1),
+        records: vec![mount(1)],
+    }
+    .to_jsonl();
+    m.apply(Action::Import {
+        name: "s".into(),
+        text: text.into(),
+    });
     sent(&mut m);
     m.apply(Action::Replay);
     let req = sent(&mut m)[0].req();
     assert_eq!(m.replay, Some(None));
-    let report = ReplayReport { instances: 1, actions: 0, divergence: None };
-    m.apply(frame(HubFrame::Replay { req, report: report.clone() }));
+    let report = ReplayReport {
+        instances: 1,
+        actions: 0,
+        divergence: None,
+    };
+    m.apply(frame(HubFrame::Replay {
+        req,
+        report: report.clone(),
+    }));
     assert_eq!(m.replay, Some(Some(Ok(report))));
 }
 

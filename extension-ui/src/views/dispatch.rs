@@ -39,14 +39,21 @@ pub fn dispatch(p: &DispatchProps) -> Html {
     let method = use_state(|| None::<String>);
     let args = use_state(|| "[]".to_owned());
     let error = use_state(|| None::<String>);
-    let chosen = (*method).clone().or_else(|| p.actions.first().cloned()).unwrap_or_default();
+    let chosen = (*method)
+        .clone()
+        .or_else(|| p.actions.first().cloned())
+        .unwrap_or_default();
     let onmethod = {
         let method = method.clone();
-        Callback::from(move |e: Event| method.set(Some(e.target_unchecked_into::<HtmlSelectElement>().value())))
+        Callback::from(move |e: Event| {
+            method.set(Some(e.target_unchecked_into::<HtmlSelectElement>().value()))
+        })
     };
     let onargs = {
         let args = args.clone();
-        Callback::from(move |e: InputEvent| args.set(e.target_unchecked_into::<HtmlTextAreaElement>().value()))
+        Callback::from(move |e: InputEvent| {
+            args.set(e.target_unchecked_into::<HtmlTextAreaElement>().value())
+        })
     };
     let oncall = {
         let args = args.clone();

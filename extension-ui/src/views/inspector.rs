@@ -7,6 +7,10 @@ use std::rc::Rc;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
+/// A past version being previewed: the version and its state (`None` while
+/// loading, `Err` when it cannot be had).
+pub type PreviewState = (u64, Option<Result<Rc<Value>, String>>);
+
 /// Props of [`Inspector`].
 #[derive(Properties, PartialEq)]
 pub struct InspectorProps {
@@ -18,7 +22,7 @@ pub struct InspectorProps {
     pub props: Rc<Value>,
     /// A past state being previewed: `(version, state or why not)`.
     #[prop_or_default]
-    pub preview: Option<(u64, Option<Result<Rc<Value>, String>>)>,
+    pub preview: Option<PreviewState>,
     /// Ask for a fresh snapshot.
     pub on_refresh: Callback<()>,
 }
@@ -29,7 +33,9 @@ pub fn inspector(p: &InspectorProps) -> Html {
     let search = use_state(String::new);
     let oninput = {
         let search = search.clone();
-        Callback::from(move |e: InputEvent| search.set(e.target_unchecked_into::<HtmlInputElement>().value()))
+        Callback::from(move |e: InputEvent| {
+            search.set(e.target_unchecked_into::<HtmlInputElement>().value())
+        })
     };
     let item = &p.item;
     let state_view = match &p.preview {
@@ -39,10 +45,14 @@ pub fn inspector(p: &InspectorProps) -> Html {
                 <JsonTree value={Rc::clone(state)} search={(*search).clone()} testid={AttrValue::from("state-tree")} />
             </>
         },
-        Some((v, Some(Err(e)))) => html! { <div class="note err">{format!("version {v}: {e}")}</div> },
+        Some((v, Some(Err(e)))) => {
+            html! { <div class="note err">{format!("version {v}: {e}")}</div> }
+        }
         Some((v, None)) => html! { <div class="note">{format!("loading version {v}…")}</div> },
         None => match &p.state {
-            Some(state) => html! { <JsonTree value={Rc::clone(state)} search={(*search).clone()} testid={AttrValue::from("state-tree")} /> },
+            Some(state) => {
+                html! { <JsonTree value={Rc::clone(state)} search={(*search).clone()} testid={AttrValue::from("state-tree")} /> }
+            }
             None => html! { <div class="note">{"state not known yet"}</div> },
         },
     };

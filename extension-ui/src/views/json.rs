@@ -87,7 +87,12 @@ fn json_node(p: &NodeProps) -> Html {
     });
     let children: Option<Vec<(String, Value)>> = match &*p.value {
         Value::Object(m) => Some(m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
-        Value::Array(a) => Some(a.iter().enumerate().map(|(i, v)| (i.to_string(), v.clone())).collect()),
+        Value::Array(a) => Some(
+            a.iter()
+                .enumerate()
+                .map(|(i, v)| (i.to_string(), v.clone()))
+                .collect(),
+        ),
         _ => None,
     };
     let Some(children) = children else {

@@ -27,7 +27,11 @@ pub fn profiler(p: &ProfilerProps) -> Html {
         // Recomputed only when the log changes: a full pass over the rows.
         use_memo(key, move |_| {
             let m = model_rc.borrow();
-            profile(&m.log, |i| m.instances.get(i).map(|x| x.component.as_str()), BUCKETS)
+            profile(
+                &m.log,
+                |i| m.instances.get(i).map(|x| x.component.as_str()),
+                BUCKETS,
+            )
         })
     };
     let slow_list = |title: &str, rows: &[u32], testid: &'static str| {

@@ -42,7 +42,9 @@ pub fn sessions(p: &SessionsProps) -> Html {
         let reader = reader.clone();
         Callback::from(move |e: Event| {
             let input = e.target_unchecked_into::<HtmlInputElement>();
-            let Some(file) = input.files().and_then(|l| l.get(0)) else { return };
+            let Some(file) = input.files().and_then(|l| l.get(0)) else {
+                return;
+            };
             let file = File::from(file);
             let name = file.name();
             let cb = cb.clone();
@@ -58,7 +60,9 @@ pub fn sessions(p: &SessionsProps) -> Html {
     let replay = p.on_replay.reform(|_: MouseEvent| ());
     let back = p.on_return.reform(|_: MouseEvent| ());
     let source = match &p.source {
-        Source::Live => html! { <span data-testid="session-source" data-source="live">{format!("live runtime · {} records held", p.records)}</span> },
+        Source::Live => {
+            html! { <span data-testid="session-source" data-source="live">{format!("live runtime · {} records held", p.records)}</span> }
+        }
         Source::Imported { name, header } => html! {
             <span data-testid="session-source" data-source="imported">
                 {format!("imported {name} · {} records · runtime {} ", header.records, header.runtime)}
@@ -68,8 +72,12 @@ pub fn sessions(p: &SessionsProps) -> Html {
     };
     let report = match &p.replay {
         None => Html::default(),
-        Some(None) => html! { <div class="note" data-testid="replay-report" data-status="running">{"replaying…"}</div> },
-        Some(Some(Err(e))) => html! { <div class="note err" data-testid="replay-report" data-status="error">{e}</div> },
+        Some(None) => {
+            html! { <div class="note" data-testid="replay-report" data-status="running">{"replaying…"}</div> }
+        }
+        Some(Some(Err(e))) => {
+            html! { <div class="note err" data-testid="replay-report" data-status="error">{e}</div> }
+        }
         Some(Some(Ok(r))) => match &r.divergence {
             None => html! {
                 <div class="note ok" data-testid="replay-report" data-status="match">

@@ -44,14 +44,20 @@ pub fn timeline(p: &TimelineProps) -> Html {
     }
 }
 
+/// Writes one select's value into a filter.
+type FilterEdit = Rc<dyn Fn(&mut TimelineFilter, String)>;
+
 fn filter_bar(model: &Model, on_filter: &Callback<TimelineFilter>) -> Html {
     let f = model.filter.clone();
-    let set = |change: Rc<dyn Fn(&mut TimelineFilter, String)>| {
+    let set = |change: FilterEdit| {
         let f = f.clone();
         let cb = on_filter.clone();
         Callback::from(move |e: Event| {
             let mut next = f.clone();
-            change(&mut next, e.target_unchecked_into::<HtmlSelectElement>().value());
+            change(
+                &mut next,
+                e.target_unchecked_into::<HtmlSelectElement>().value(),
+            );
             cb.emit(next);
         })
     };
@@ -160,7 +166,15 @@ fn row_list(p: &RowListProps) -> Html {
 
     let rows: Vec<Html> = (win.first..win.first + win.count)
         .filter_map(|i| model.filtered.get(i).map(|&idx| (i, idx)))
-        .map(|(i, idx)| row_html(&model, idx, i, win.top_px + (i - win.first) as f64 * ROW_H, &p.on_select))
+        .map(|(i, idx)| {
+            row_html(
+                &model,
+                idx,
+                i,
+                win.top_px + (i - win.first) as f64 * ROW_H,
+                &p.on_select,
+            )
+        })
         .collect();
     html! {
         <div class="tl-list" ref={list_ref} {onscroll} data-testid="timeline-list">
@@ -174,7 +188,11 @@ fn row_list(p: &RowListProps) -> Html {
 
 fn instance_label(model: &Model, row: &Row) -> String {
     if row.inst == NONE {
-        return if row.conn != 0 { format!("conn {}", row.conn) } else { String::new() };
+        return if row.conn != 0 {
+            format!("conn {}", row.conn)
+        } else {
+            String::new()
+        };
     }
     model
         .instances
@@ -183,7 +201,13 @@ fn instance_label(model: &Model, row: &Row) -> String {
         .unwrap_or_default()
 }
 
-fn row_html(model: &Model, idx: u32, pos: usize, top: f64, on_select: &Callback<Option<u64>>) -> Html {
+fn row_html(
+    model: &Model,
+    idx: u32,
+    pos: usize,
+    top: f64,
+    on_select: &Callback<Option<u64>>,
+) -> Html {
     let Some(row) = model.log.row(idx) else {
         return Html::default();
     };
@@ -192,11 +216,14 @@ fn row_html(model: &Model, idx: u32, pos: usize, top: f64, on_select: &Callback<
     let onclick = on_select.reform(move |_: MouseEvent| if selected { None } else { Some(seq) });
     let text = model.log.body(idx).map(|b| summary(&b)).unwrap_or_default();
     let dur = match row.kind {
-        RecordKind::Action | RecordKind::Diff | RecordKind::Render | RecordKind::ClientSpan => fmt_us(u64::from(row.dur_us)),
+        RecordKind::Action | RecordKind::Diff | RecordKind::Render | RecordKind::ClientSpan => {
+            fmt_us(u64::from(row.dur_us))
+        }
         _ => String::new(),
     };
     let kind = kind_name(row.kind);
-    let method = (row.kind == RecordKind::Action).then(|| model.log.names.name(row.name).to_owned());
+    let method =
+        (row.kind == RecordKind::Action).then(|| model.log.names.name(row.name).to_owned());
     html! {
         <div key={seq} class={classes!("tl-row", (pos % 2 == 1).then_some("odd"), selected.then_some("selected"), row.is_error().then_some("error"))}
             style={format!("top:{top}px")} {onclick}
@@ -241,7 +268,9 @@ fn detail(model: &Model) -> Html {
     let Some(idx) = model.log.index_of_seq(seq) else {
         return html! { <div class="tl-detail empty">{"That record is no longer held"}</div> };
     };
-    let Some(row) = model.log.row(idx) else { return Html::default() };
+    let Some(row) = model.log.row(idx) else {
+        return Html::default();
+    };
     let body = model.log.body(idx);
     let mut parts = vec![html! {
         <div class="pane-head">
@@ -252,8 +281,12 @@ fn detail(model: &Model) -> Html {
     match &body {
         Some(RecordBody::Action(a)) => {
             let outcome = match &a.outcome {
-                Outcome::Ok { result } => html! { <div class="kv"><b>{"result"}</b><JsonTree value={Rc::new(result.clone())} /></div> },
-                Outcome::Err { code, message } => html! { <div class="kv err" data-testid="detail-error"><b>{"error"}</b><span class="mono">{format!("{code}: {message}")}</span></div> },
+                Outcome::Ok { result } => {
+                    html! { <div class="kv"><b>{"result"}</b><JsonTree value={Rc::new(result.clone())} /></div> }
+                }
+                Outcome::Err { code, message } => {
+                    html! { <div class="kv err" data-testid="detail-error"><b>{"error"}</b><span class="mono">{format!("{code}: {message}")}</span></div> }
+                }
             };
             parts.push(html! {
                 <>
@@ -268,7 +301,9 @@ fn detail(model: &Model) -> Html {
             });
             match diff_of_action(model, idx) {
                 Some(d) => parts.push(diff_view(model, d)),
-                None if a.version_after == a.version_before => parts.push(html! { <div class="note">{"No state change"}</div> }),
+                None if a.version_after == a.version_before => {
+                    parts.push(html! { <div class="note">{"No state change"}</div> })
+                }
                 None => parts.push(html! { <div class="note">{"Its diff is not held"}</div> }),
             }
         }
@@ -303,7 +338,11 @@ fn diff_view(model: &Model, idx: u32) -> Html {
         .filter_map(|op| serde_json::to_value(op).ok())
         .map(|v| {
             let op = v.get("op").and_then(Value::as_str).unwrap_or("").to_owned();
-            let path = v.get("path").and_then(Value::as_str).unwrap_or("").to_owned();
+            let path = v
+                .get("path")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
             (op, path)
         })
         .collect();

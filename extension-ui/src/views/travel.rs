@@ -29,10 +29,9 @@ pub struct TravelProps {
 pub fn travel(p: &TravelProps) -> Html {
     let playing = use_state(|| false);
     let n = p.history.len();
-    let pos = p
-        .at
-        .and_then(|v| p.history.iter().position(|&h| h == v))
-        .unwrap_or(n.saturating_sub(1));
+    let pos =
+        p.at.and_then(|v| p.history.iter().position(|&h| h == v))
+            .unwrap_or(n.saturating_sub(1));
     let go = {
         let history = Rc::clone(&p.history);
         let cb = p.on_travel.clone();

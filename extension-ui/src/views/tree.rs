@@ -27,7 +27,9 @@ pub struct TreeItem {
 /// True when `item` passes the tree's filter text.
 pub fn passes(item: &TreeItem, filter: &str) -> bool {
     let f = filter.trim().to_lowercase();
-    f.is_empty() || item.id.to_lowercase().contains(&f) || item.component.to_lowercase().contains(&f)
+    f.is_empty()
+        || item.id.to_lowercase().contains(&f)
+        || item.component.to_lowercase().contains(&f)
 }
 
 /// Props of [`Tree`].
@@ -57,7 +59,9 @@ pub fn tree(p: &TreeProps) -> Html {
     let live = p.items.iter().filter(|i| i.live).count();
     let oninput = {
         let cb = p.on_filter.clone();
-        Callback::from(move |e: InputEvent| cb.emit(e.target_unchecked_into::<HtmlInputElement>().value()))
+        Callback::from(move |e: InputEvent| {
+            cb.emit(e.target_unchecked_into::<HtmlInputElement>().value())
+        })
     };
     html! {
         <div class="tree" data-testid="tree">
