@@ -30,16 +30,27 @@ const OTHER_HOST = "fluxlive.test";
 
 // ---------------------------------------------------------------- helpers
 
-/** Polls `probe` until it returns something truthy; fails after `timeout`. */
+/**
+ * Polls `probe` until it returns something truthy; fails after `timeout`.
+ * A probe that throws counts as "not yet" (a frame still loading); the last
+ * error is reported on timeout.
+ */
 async function waitFor(what, probe, timeout = 10_000) {
   const deadline = Date.now() + timeout;
   let last;
+  let lastError;
   while (Date.now() < deadline) {
-    last = await probe();
-    if (last) return last;
+    try {
+      last = await probe();
+      lastError = undefined;
+      if (last) return last;
+    } catch (err) {
+      lastError = err;
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`timed out after ${timeout} ms waiting for ${what}; last saw ${JSON.stringify(last)}`);
+  const saw = lastError ? `last error: ${lastError.message}` : `last saw ${JSON.stringify(last)}`;
+  throw new Error(`timed out after ${timeout} ms waiting for ${what}; ${saw}`);
 }
 
 /** A raw Chrome DevTools Protocol client on the browser endpoint. */
@@ -232,7 +243,10 @@ async function openPanel(browser) {
   return {
     async eval(expression) {
       const r = await cdp.send("Runtime.evaluate", { expression, returnByValue: true, awaitPromise: true }, attached.sessionId);
-      if (r.exceptionDetails) throw new Error(`panel eval failed: ${r.exceptionDetails.text}`);
+      if (r.exceptionDetails) {
+        const { text, exception } = r.exceptionDetails;
+        throw new Error(`panel eval failed: ${exception?.description ?? text}`);
+      }
       return r.result.value;
     },
     /** What the panel host last told the panel. */
