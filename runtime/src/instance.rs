@@ -80,6 +80,9 @@ pub(crate) enum ReplyTo {
     Channel(oneshot::Sender<Result<Value, ActionError>>),
 }
 
+/// Time travel: the recorded state, its version, and where to answer with the new version.
+pub(crate) type RestoreMsg = (Value, u64, oneshot::Sender<Result<u64, String>>);
+
 pub(crate) struct CallMsg {
     pub(crate) method: String,
     pub(crate) args: Vec<Value>,
@@ -96,7 +99,7 @@ pub(crate) enum Msg {
     /// Send the full state to the owner (after a version gap).
     Sync,
     /// Replace the visible state (time travel); answers with the new version.
-    Restore(Box<(Value, u64, oneshot::Sender<Result<u64, String>>)>),
+    Restore(Box<RestoreMsg>),
     Stop(UnmountReason, Option<u32>),
 }
 
@@ -782,7 +785,7 @@ mod tests {
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(|n| Value::from(n)),
+            any::<i64>().prop_map(Value::from),
             "[a-z~/]{0,6}".prop_map(Value::String),
         ];
         leaf.prop_recursive(4, 48, 6, |inner| {

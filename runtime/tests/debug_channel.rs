@@ -201,6 +201,7 @@ async fn hello_then_every_action_and_diff_exactly_once_in_order() {
     let mut renders = 0;
     let mut last_seq = 0u64;
     let mut dropped = 0u64;
+    let mut gaps = 0u64;
     let want_actions = 6 * 40;
     while actions.values().map(Vec::len).sum::<usize>() < want_actions
         || diffs.values().map(Vec::len).sum::<usize>() < want_actions
@@ -213,11 +214,7 @@ async fn hello_then_every_action_and_diff_exactly_once_in_order() {
             if r["kind"] == "dropped" {
                 dropped += r["count"].as_u64().unwrap();
             }
-            assert_eq!(
-                seq,
-                last_seq + 1 + if r["kind"] == "dropped" { 0 } else { 0 },
-                "no gaps"
-            );
+            gaps += seq - last_seq - 1;
             last_seq = seq;
             let iid = r["instance"]["iid"].as_u64().unwrap_or(0);
             match r["kind"].as_str().unwrap() {
@@ -234,7 +231,12 @@ async fn hello_then_every_action_and_diff_exactly_once_in_order() {
             }
         }
     }
+    assert!(
+        gaps <= dropped,
+        "every sequence gap is explained by a dropped record"
+    );
     assert_eq!(dropped, 0);
+    assert_eq!(gaps, 0);
     assert_eq!(actions.len(), 12);
     for (iid, a) in &actions {
         assert_eq!(a.len(), 20, "instance {iid}: each action exactly once");
