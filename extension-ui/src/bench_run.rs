@@ -45,13 +45,19 @@ pub fn start(
         let errors = model.borrow().filtered.len();
         model.borrow_mut().apply(Action::SetFilter(TimelineFilter::default()));
         let filter_ms = now() - t0;
+        let t0 = now();
+        let profiled = {
+            let m = model.borrow();
+            crate::stats::profile(&m.log, |i| m.instances.get(i).map(|x| x.component.as_str()), 60).components.len()
+        };
+        let profile_ms = now() - t0;
         let (log_mb, rows) = {
             let m = model.borrow();
             (m.log.memory_bytes() as f64 / 1_048_576.0, m.log.len())
         };
         let head = format!(
             "bench: {rows} records ingested in {ingest_ms:.0} ms ({:.0} k records/s; synthesis {synth_ms:.0} ms not counted); \
-             errors-only filter + reset {filter_ms:.0} ms ({errors} errors); log {log_mb:.1} MiB; wasm memory {:.0} MiB",
+             errors-only filter + reset {filter_ms:.0} ms ({errors} errors); profiler pass {profile_ms:.0} ms ({profiled} types); log {log_mb:.1} MiB; wasm memory {:.0} MiB",
             rows as f64 / ingest_ms.max(0.001),
             wasm_memory_bytes() / 1_048_576.0,
         );
@@ -60,13 +66,21 @@ pub fn start(
         take_samples();
         on_scroll(now());
         d.dispatch(Action::Synthetic(Rc::new(Vec::new())));
-        scroll_step(0, rows, head, report);
+        scroll_step(0, rows, head, report, None);
     })
     .forget();
 }
 
-fn scroll_step(i: usize, rows: usize, head: String, report: UseStateSetter<Option<String>>) {
+fn scroll_step(
+    i: usize,
+    rows: usize,
+    head: String,
+    report: UseStateSetter<Option<String>>,
+    first_render: Option<f64>,
+) {
     Timeout::new(60, move || {
+        // The first sample is the render right after ingest, not a scroll.
+        let first_render = first_render.or_else(|| take_samples().first().copied());
         if i < SCROLLS {
             let list = web_sys::window()
                 .and_then(|w| w.document())
@@ -79,7 +93,7 @@ fn scroll_step(i: usize, rows: usize, head: String, report: UseStateSetter<Optio
                 let top = scroll_for(rows, crate::views::timeline::ROW_H, view, target);
                 list.set_scroll_top(top as i32);
             }
-            scroll_step(i + 1, rows, head, report);
+            scroll_step(i + 1, rows, head, report, first_render);
             return;
         }
         let mut samples = take_samples();
@@ -88,7 +102,8 @@ fn scroll_step(i: usize, rows: usize, head: String, report: UseStateSetter<Optio
         let median = samples.get(samples.len() / 2).copied().unwrap_or(f64::NAN);
         let max = samples.last().copied().unwrap_or(f64::NAN);
         report.set(Some(format!(
-            "{head}; scroll → rendered: {} samples, median {median:.1} ms, max {max:.1} ms (fastest {first:.1} ms)",
+            "{head}; first render {:.1} ms; scroll → rendered: {} samples, median {median:.1} ms, max {max:.1} ms (fastest {first:.1} ms)",
+            first_render.unwrap_or(f64::NAN),
             samples.len()
         )));
     })

@@ -12,6 +12,7 @@ pub mod bench;
 pub mod bench_run;
 pub mod bridge;
 pub mod browser;
+pub mod compact;
 pub mod connect;
 pub mod describe;
 pub mod filter;

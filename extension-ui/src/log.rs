@@ -6,6 +6,7 @@
 //! and the profiler read, and the body is parsed back only for the handful of
 //! rows on screen or the one the user opens.
 
+use crate::compact;
 use fluxlive_protocol::record::{CallSource, Outcome, Record, RecordBody, RecordKind};
 use std::collections::HashMap;
 
@@ -25,6 +26,9 @@ pub const FLAG_CHANGED: u8 = 4;
 pub const FLAG_DEBUG: u8 = 8;
 /// Row flag: the action came from the replay engine.
 pub const FLAG_REPLAY: u8 = 16;
+/// Row flag: the stored text is the whole body, not the residue that
+/// [`crate::compact`] rebuilds the body from.
+pub const FLAG_FULL: u8 = 32;
 
 /// Where a record body's text lives in the [`Arena`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -144,6 +148,8 @@ pub struct Row {
     pub extra: u32,
     /// Connection id (saturated to u32).
     pub conn: u32,
+    /// Second kind-specific number: render apply µs, diff base version.
+    pub aux: u32,
     /// The body's JSON text.
     pub body: TextSpan,
     /// Record kind.
@@ -168,8 +174,18 @@ fn sat32(v: u64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
 
-/// The numbers a row keeps about a body: `(name, version, dur_us, extra, flags)`.
-fn summarize(body: &RecordBody) -> (Option<&str>, u64, u64, u64, u8) {
+/// The numbers a row keeps about a body: `(name, version, dur_us, extra, aux, flags)`.
+fn summarize(body: &RecordBody) -> (Option<&str>, u64, u64, u64, u64, u8) {
+    let (name, version, dur, extra, flags) = summarize_main(body);
+    let aux = match body {
+        RecordBody::Render(r) => r.apply_us,
+        RecordBody::Diff(d) => d.base,
+        _ => 0,
+    };
+    (name, version, dur, extra, aux, flags)
+}
+
+fn summarize_main(body: &RecordBody) -> (Option<&str>, u64, u64, u64, u8) {
     match body {
         RecordBody::Action(a) => {
             let mut flags = 0;
@@ -242,17 +258,12 @@ pub struct Log {
 impl Log {
     /// Appends `record`, naming its instance by table index `inst`.
     pub fn push(&mut self, record: &Record, inst: u32) -> u32 {
-        let (name, version, dur, extra, flags) = summarize(&record.body);
+        let (name, version, dur, extra, aux, mut flags) = summarize(&record.body);
         let name = name.map_or(NONE, |n| self.names.intern(n));
         if record.body.kind() == RecordKind::Action && !self.action_names.contains(&name) {
             self.action_names.push(name);
         }
-        // Serializing a plain data enum to a String cannot fail; an empty
-        // body only costs the detail view.
-        let text = serde_json::to_string(&record.body).unwrap_or_default();
-        let body = self.arena.push(&text);
-        let idx = u32::try_from(self.rows.len()).unwrap_or(NONE);
-        self.rows.push(Row {
+        let mut row = Row {
             seq: record.seq,
             ts_us: record.ts_us,
             version,
@@ -261,10 +272,29 @@ impl Log {
             dur_us: sat32(dur),
             extra: sat32(extra),
             conn: sat32(record.conn),
-            body,
+            aux: sat32(aux),
+            body: TextSpan::default(),
             kind: record.body.kind(),
             flags,
+        };
+        // Keep only what the row cannot say, when the row plus that residue
+        // rebuilds the body exactly; otherwise keep the whole body.
+        let residue = compact::residue(&record.body).filter(|r| {
+            compact::rebuild(&row, self.names.name(name), r).as_ref() == Some(&record.body)
         });
+        let text = match residue {
+            Some(r) => r,
+            None => {
+                flags |= FLAG_FULL;
+                // Serializing a plain data enum to a String cannot fail; an
+                // empty body only costs the detail view.
+                serde_json::to_string(&record.body).unwrap_or_default()
+            }
+        };
+        row.flags = flags;
+        row.body = self.arena.push(&text);
+        let idx = u32::try_from(self.rows.len()).unwrap_or(NONE);
+        self.rows.push(row);
         idx
     }
 
@@ -307,14 +337,15 @@ impl Log {
             .and_then(|i| u32::try_from(i).ok())
     }
 
-    /// The body text of row `i`.
-    pub fn body_text(&self, i: u32) -> &str {
-        self.row(i).map_or("", |r| self.arena.get(r.body))
-    }
-
     /// The body of row `i`, parsed back.
     pub fn body(&self, i: u32) -> Option<RecordBody> {
-        serde_json::from_str(self.body_text(i)).ok()
+        let row = self.row(i)?;
+        let text = self.arena.get(row.body);
+        if row.flags & FLAG_FULL != 0 {
+            serde_json::from_str(text).ok()
+        } else {
+            compact::rebuild(row, self.names.name(row.name), text)
+        }
     }
 
     /// Approximate bytes held: rows plus body text.
