@@ -380,9 +380,15 @@ async fn a_subscriber_that_stops_reading_never_slows_actions_and_learns_its_drop
             .build(),
     )
     .await;
-    let mut p = Panel::open(&s).await;
-    p.send(json!({"t": "subscribe", "filter": {"kinds": ["action"]}}))
-        .await;
+    // A subscriber (what each debug session holds) that reads nothing while
+    // the app runs.
+    let mut sub = s.live.recorder().subscribe(
+        None,
+        fluxlive::protocol::debug::Filter {
+            kinds: vec![fluxlive::protocol::record::RecordKind::Action],
+            ..Default::default()
+        },
+    );
     let mut c = Client::connect(s.addr).await;
     c.mount("Counter", json!({}), Some("a")).await;
     // 3000 actions (pipelined 100 at a time) while the panel reads
@@ -410,8 +416,12 @@ async fn a_subscriber_that_stops_reading_never_slows_actions_and_learns_its_drop
     let mut dropped = 0u64;
     let mut last_action_version = 0u64;
     while last_action_version < 3000 {
-        let f = p.expect("records").await;
-        for r in f["records"].as_array().unwrap() {
+        let batch = tokio::time::timeout(DEADLINE, sub.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        for r in batch {
+            let r = serde_json::to_value(&r).unwrap();
             match r["kind"].as_str().unwrap() {
                 "dropped" => {
                     assert_eq!(r["site"], "subscriber", "{r}");
