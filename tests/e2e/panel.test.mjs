@@ -23,6 +23,9 @@ const countIs = (id, n, timeout = 5000) =>
 /** Number of records the panel holds (toolbar counter). */
 const recordCount = async (page = panel) => Number((await page.textContent(tid("record-count"))).split(" ")[0]);
 
+/** `/__live/devtools?token=…` → `/__live/devtools/?token=…`. */
+const dirUrl = (u) => u.replace(/\/__live\/devtools\?/, "/__live/devtools/?");
+
 async function openTab(page, name) {
   await page.click(tid(`tab-${name}`));
 }
@@ -41,7 +44,10 @@ before(async () => {
   await app.evaluate(() => window.ready.then(() => true));
   panel = await browser.page();
   panel.on("pageerror", (e) => panelErrors.push(String(e)));
-  await panel.goto(demo.devtools);
+  // The panel's assets are relative (the same files ship in the extension),
+  // so it is opened at the directory URL; the next test checks that the URL
+  // the demo prints works as printed.
+  await panel.goto(dirUrl(demo.devtools));
   await panel.waitForSelector(`${tid("conn-status")}[data-state=connected]`, { timeout: 10000 });
   // The demo page's four instances arrive from the snapshot or the backfill.
   await panel.waitForSelector(`${tid("tree-instance")}[data-id="todos"]`, { timeout: 5000 });
@@ -50,6 +56,22 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await demo?.stop();
+});
+
+test("the devtools URL the demo prints opens a working panel", async () => {
+  const p = await browser.page();
+  const failed = [];
+  p.on("response", (r) => {
+    if (r.status() >= 400) failed.push(`${r.status()} ${r.url()}`);
+  });
+  await p.goto(demo.devtools);
+  try {
+    await p.waitForSelector(`${tid("conn-status")}[data-state=connected]`, { timeout: 5000 });
+  } catch (e) {
+    assert.fail(`${demo.devtools} did not start the panel (${failed.join(", ") || e.message}); relative assets need the URL to end in "/devtools/"`);
+  } finally {
+    await p.close();
+  }
 });
 
 test("the tree lists the page's instances with live counts", async () => {
@@ -270,6 +292,33 @@ test("bench mode synthesizes records in the panel and reports its timings", asyn
   assert.equal(await recordCount(p), 20000);
   assert.match(await p.textContent(tid("bench-report")), /20000 records ingested in \d+ ms/);
   await p.close();
+});
+
+test("when the runtime goes away the panel says so, keeps its records, and reconnects to a new one", async () => {
+  const held = await recordCount();
+  const { port, token } = demo;
+  await demo.stop();
+  await panel.waitForSelector(`${tid("conn-status")}[data-state=reconnecting]`, { timeout: 5000 });
+  assert.equal(await recordCount(), held);
+  // A new runtime on the same address with the same token (a restart).
+  const saved = { d: process.env.FLUXLIVE_DEBUG, t: process.env.FLUXLIVE_DEBUG_TOKEN };
+  process.env.FLUXLIVE_DEBUG = "dev";
+  process.env.FLUXLIVE_DEBUG_TOKEN = token;
+  try {
+    demo = await startDemo({ addr: `127.0.0.1:${port}`, debug: true });
+  } finally {
+    for (const [k, v] of [["FLUXLIVE_DEBUG", saved.d], ["FLUXLIVE_DEBUG_TOKEN", saved.t]]) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+  await panel.waitForSelector(`${tid("conn-status")}[data-state=connected]`, { timeout: 10000 });
+  // A different runtime start: the old records are dropped, not mixed in.
+  await panel.waitForFunction((held) => Number(document.querySelector('[data-testid="record-count"]').textContent.split(" ")[0]) < held, held, { timeout: 5000 });
+  await app.reload();
+  await app.evaluate(() => window.ready.then(() => true));
+  await openTab(panel, "components");
+  await panel.waitForSelector(`${tid("tree-instance")}[data-id="hero"]`, { timeout: 5000 });
 });
 
 test("the panel page raised no errors", () => {
