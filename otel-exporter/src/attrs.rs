@@ -106,7 +106,7 @@ impl Attrs {
     pub(crate) fn new(max_len: usize) -> Self {
         Self {
             max_len,
-            list: Vec::with_capacity(8),
+            list: Vec::with_capacity(12),
         }
     }
 

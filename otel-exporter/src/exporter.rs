@@ -343,6 +343,9 @@ impl OtelExporter {
     }
 }
 
+/// Longest sleep of an idle export thread.
+const IDLE_WAIT: Duration = Duration::from_secs(3600);
+
 /// Extra wait for the export thread's answer beyond its own deadline.
 const ACK_GRACE: Duration = Duration::from_millis(250);
 
@@ -387,7 +390,12 @@ impl Worker {
     fn run(mut self) {
         loop {
             let now = Instant::now();
-            let mut wake = self.next_tick;
+            // Nothing held back: no tick needed until a record arrives.
+            let mut wake = if self.mapper.pending() == 0 {
+                now + IDLE_WAIT
+            } else {
+                self.next_tick
+            };
             if let Some(d) = self.batch_due {
                 wake = wake.min(d);
             }

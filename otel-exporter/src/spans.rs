@@ -602,12 +602,9 @@ impl SpanMapper {
                 .int(keys::PATCH_OPS, ops);
             a.finish()
         });
+        // Size and versions are on the span already; the event says what changed and what it cost.
         let mut a = Attrs::new(self.opts.max_attr_len);
-        a.int(keys::PATCH_BYTES, u64::from(diff.bytes))
-            .int(keys::PATCH_OPS, ops)
-            .int(keys::STATE_VERSION_BEFORE, diff.base)
-            .int(keys::STATE_VERSION, diff.version)
-            .int(keys::DIFF_US, diff.diff_us)
+        a.int(keys::DIFF_US, diff.diff_us)
             .int(keys::ENCODE_US, diff.encode_us)
             .str_array(
                 keys::PATCH_PATHS,
@@ -688,7 +685,10 @@ impl SpanMapper {
         if ctx.as_ref().is_some_and(|c| c.flags & SAMPLED == 0) {
             return None;
         }
-        let mut span = self.lifecycle_span(rec, "patch", self.attrs(rec), None);
+        let mut a = self.attrs(rec);
+        a.int(keys::STATE_VERSION_BEFORE, diff.base)
+            .int(keys::STATE_VERSION, diff.version);
+        let mut span = self.lifecycle_span(rec, "patch", a, None);
         if let Some(c) = ctx {
             // A patch whose action span was not seen: still a child of it.
             span.trace_id = c.trace.to_vec();
@@ -912,7 +912,9 @@ mod tests {
                 args: json!([]),
                 args_truncated: false,
                 dur_us: 10,
-                outcome: Outcome::Ok { result: json!(null) },
+                outcome: Outcome::Ok {
+                    result: json!(null),
+                },
                 version_before: before,
                 version_after: after,
                 trace: ctx(flags),
@@ -930,7 +932,10 @@ mod tests {
             body: RecordBody::Diff(DiffRecord {
                 base,
                 version,
-                ops: serde_json::from_value(json!([{"op": "replace", "path": "/count", "value": 1}])).unwrap(),
+                ops: serde_json::from_value(
+                    json!([{"op": "replace", "path": "/count", "value": 1}]),
+                )
+                .unwrap(),
                 bytes: 40,
                 diff_us: 1,
                 encode_us: 1,
@@ -1011,7 +1016,10 @@ mod tests {
         m.advance(&mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].name, "patch Counter");
-        assert_eq!(out[0].parent_span_id, crate::ids::parse_hex::<8>(SPAN).unwrap().to_vec());
+        assert_eq!(
+            out[0].parent_span_id,
+            crate::ids::parse_hex::<8>(SPAN).unwrap().to_vec()
+        );
     }
 
     #[test]
@@ -1026,7 +1034,11 @@ mod tests {
         m.push(&diff(5, 1, 2), &mut out);
         assert_eq!(out.len(), 1);
         let names: Vec<&str> = out[0].events.iter().map(|e| e.name.as_str()).collect();
-        assert_eq!(names.iter().filter(|n| **n == "fluxlive.emit").count(), 2, "{names:?}");
+        assert_eq!(
+            names.iter().filter(|n| **n == "fluxlive.emit").count(),
+            2,
+            "{names:?}"
+        );
         m.advance(&mut out);
         m.advance(&mut out);
         assert_eq!(out.len(), 2);
@@ -1055,7 +1067,11 @@ mod tests {
             &mut out,
         );
         m.drain(&mut out);
-        assert!(out.is_empty(), "{:?}", out.iter().map(|s| &s.name).collect::<Vec<_>>());
+        assert!(
+            out.is_empty(),
+            "{:?}",
+            out.iter().map(|s| &s.name).collect::<Vec<_>>()
+        );
     }
 
     #[test]
@@ -1080,7 +1096,10 @@ mod tests {
         );
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].trace_id.len(), 16);
-        assert_eq!(out[0].status.as_ref().unwrap().code, StatusCode::Error as i32);
+        assert_eq!(
+            out[0].status.as_ref().unwrap().code,
+            StatusCode::Error as i32
+        );
     }
 
     #[test]

@@ -31,23 +31,44 @@ fn session_file_decodes_with_the_official_serde_types() {
 fn json_follows_the_otlp_json_encoding() {
     let json = session_to_otlp_json(&session());
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let spans = v["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().unwrap();
+    let spans = v["resourceSpans"][0]["scopeSpans"][0]["spans"]
+        .as_array()
+        .unwrap();
     assert_eq!(spans.len(), SCENARIO_SPANS);
-    let is_hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let is_hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
     for s in spans {
-        assert!(is_hex(s["traceId"].as_str().unwrap(), 32), "traceId is lowercase hex: {}", s["traceId"]);
-        assert!(is_hex(s["spanId"].as_str().unwrap(), 16), "spanId is lowercase hex");
+        assert!(
+            is_hex(s["traceId"].as_str().unwrap(), 32),
+            "traceId is lowercase hex: {}",
+            s["traceId"]
+        );
+        assert!(
+            is_hex(s["spanId"].as_str().unwrap(), 16),
+            "spanId is lowercase hex"
+        );
         let parent = s["parentSpanId"].as_str().unwrap();
         assert!(parent.is_empty() || is_hex(parent, 16));
         assert!(s["kind"].is_u64(), "kind is an integer enum: {}", s["kind"]);
-        assert!(s["status"]["code"].is_u64(), "status code is an integer enum");
+        assert!(
+            s["status"]["code"].is_u64(),
+            "status code is an integer enum"
+        );
         for t in ["startTimeUnixNano", "endTimeUnixNano"] {
-            let text = s[t].as_str().unwrap_or_else(|| panic!("{t} is a string: {}", s[t]));
+            let text = s[t]
+                .as_str()
+                .unwrap_or_else(|| panic!("{t} is a string: {}", s[t]));
             assert!(text.parse::<u64>().is_ok(), "{t} is a decimal string");
         }
         for a in s["attributes"].as_array().unwrap() {
             if let Some(i) = a["value"].get("intValue") {
-                assert!(i.as_str().is_some_and(|t| t.parse::<i64>().is_ok()), "intValue as string: {i}");
+                assert!(
+                    i.as_str().is_some_and(|t| t.parse::<i64>().is_ok()),
+                    "intValue as string: {i}"
+                );
             }
         }
     }
@@ -73,14 +94,22 @@ fn json_follows_the_otlp_json_encoding() {
 
 #[test]
 fn same_session_gives_the_same_file() {
-    assert_eq!(session_to_otlp_json(&session()), session_to_otlp_json(&session()));
+    assert_eq!(
+        session_to_otlp_json(&session()),
+        session_to_otlp_json(&session())
+    );
     let mut other = session();
     other.header.started_unix_us += 1;
-    let a: ExportTraceServiceRequest = serde_json::from_str(&session_to_otlp_json(&session())).unwrap();
+    let a: ExportTraceServiceRequest =
+        serde_json::from_str(&session_to_otlp_json(&session())).unwrap();
     let b: ExportTraceServiceRequest = serde_json::from_str(&session_to_otlp_json(&other)).unwrap();
     // Ids the records name stay; derived ones (connection trace) differ per recording.
     let conn_trace = |r: &ExportTraceServiceRequest| {
-        spans_of(r).into_iter().find(|s| s.name == "connection").unwrap().trace_id
+        spans_of(r)
+            .into_iter()
+            .find(|s| s.name == "connection")
+            .unwrap()
+            .trace_id
     };
     assert_ne!(conn_trace(&a), conn_trace(&b));
 }
@@ -107,7 +136,11 @@ fn export_command_writes_an_otlp_json_body() {
         .env("OTEL_SERVICE_NAME", "from-env")
         .output()
         .unwrap();
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let req: ExportTraceServiceRequest = serde_json::from_slice(&out.stdout).unwrap();
     check_scenario(&spans_of(&req));
     let res = req.resource_spans[0].resource.as_ref().unwrap();

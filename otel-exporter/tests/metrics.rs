@@ -29,7 +29,9 @@ fn has(attrs: &[KeyValue], key: &str, value: &str) -> bool {
 }
 
 fn sum_value(m: &Metric, site: Option<&str>) -> i64 {
-    let Some(Data::Sum(s)) = &m.data else { panic!("{} is not a sum", m.name) };
+    let Some(Data::Sum(s)) = &m.data else {
+        panic!("{} is not a sum", m.name)
+    };
     let p = s
         .data_points
         .iter()
@@ -42,11 +44,16 @@ fn sum_value(m: &Metric, site: Option<&str>) -> i64 {
 }
 
 fn check(req: &ExportMetricsServiceRequest) {
-    let Some(Data::Histogram(h)) = &metric(req, names::ACTION_DURATION).data else { panic!("not a histogram") };
+    let Some(Data::Histogram(h)) = &metric(req, names::ACTION_DURATION).data else {
+        panic!("not a histogram")
+    };
     let point = |action: &str, outcome: &str| {
         h.data_points
             .iter()
-            .find(|p| has(&p.attributes, "fluxlive.action", action) && has(&p.attributes, "fluxlive.outcome", outcome))
+            .find(|p| {
+                has(&p.attributes, "fluxlive.action", action)
+                    && has(&p.attributes, "fluxlive.outcome", outcome)
+            })
             .unwrap_or_else(|| panic!("no point for {action}/{outcome}"))
     };
     let inc = point("increment", "ok");
@@ -58,19 +65,29 @@ fn check(req: &ExportMetricsServiceRequest) {
     assert_eq!(point("explode", "action_panicked").count, 1);
     assert_eq!(point("add", "action_failed").count, 1);
 
-    let Some(Data::Histogram(r)) = &metric(req, names::RENDER_DURATION).data else { panic!("not a histogram") };
+    let Some(Data::Histogram(r)) = &metric(req, names::RENDER_DURATION).data else {
+        panic!("not a histogram")
+    };
     assert_eq!(r.data_points.len(), 1);
     assert_eq!(r.data_points[0].count, 1);
-    assert!((r.data_points[0].sum.unwrap() - 450e-6).abs() < 1e-9, "apply + render");
+    assert!(
+        (r.data_points[0].sum.unwrap() - 450e-6).abs() < 1e-9,
+        "apply + render"
+    );
 
     // Two mounts, one unmount; the connection opened and closed.
     assert_eq!(sum_value(metric(req, names::INSTANCES), None), 1);
     assert_eq!(sum_value(metric(req, names::CONNECTIONS), None), 0);
-    assert_eq!(sum_value(metric(req, names::RECORDS_RECORDED), None), scenario().len() as i64);
+    assert_eq!(
+        sum_value(metric(req, names::RECORDS_RECORDED), None),
+        scenario().len() as i64
+    );
     let dropped = metric(req, names::RECORDS_DROPPED);
     assert_eq!(sum_value(dropped, Some("ring")), 5);
     assert_eq!(sum_value(dropped, Some("exporter")), 0);
-    let Some(Data::Sum(s)) = &dropped.data else { unreachable!() };
+    let Some(Data::Sum(s)) = &dropped.data else {
+        unreachable!()
+    };
     assert!(s.is_monotonic);
 }
 
@@ -101,9 +118,11 @@ fn metrics_are_exported_periodically() {
     let rx = Receiver::start(Reply::Ok);
     let e = OtelExporter::start(config(&rx).metrics_interval(Duration::from_millis(20))).unwrap();
     e.offer(&scenario());
-    wait_for("two periodic metric exports", Duration::from_secs(10), || {
-        rx.metrics().len() >= 2
-    });
+    wait_for(
+        "two periodic metric exports",
+        Duration::from_secs(10),
+        || rx.metrics().len() >= 2,
+    );
     // Cumulative: the latest export carries the totals.
     wait_for("totals", Duration::from_secs(10), || {
         rx.metrics().last().is_some_and(|m| {
@@ -124,5 +143,8 @@ fn exporter_drops_show_in_the_dropped_counter() {
     assert!(s.records_dropped >= 12, "{s:?}");
     let m = rx.metrics();
     let last = m.last().unwrap();
-    assert_eq!(sum_value(metric(last, names::RECORDS_DROPPED), Some("exporter")), s.records_dropped as i64);
+    assert_eq!(
+        sum_value(metric(last, names::RECORDS_DROPPED), Some("exporter")),
+        s.records_dropped as i64
+    );
 }
