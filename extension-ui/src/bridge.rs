@@ -13,6 +13,9 @@ use wasm_bindgen::JsCast;
 use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 use yew::Callback;
 
+/// `source` of the panel's own messages to its host page.
+pub const READY_SOURCE: &str = "fluxlive-panel";
+
 /// First reconnect delay, ms; doubled per failed attempt up to [`MAX_DELAY_MS`].
 const FIRST_DELAY_MS: u32 = 250;
 /// Longest reconnect delay, ms.
@@ -127,11 +130,13 @@ impl Bridge {
     }
 
     /// Listens for the extension host page's messages (`connect`,
-    /// `no-runtime`, `channel-off`); the listener stops when dropped.
+    /// `no-runtime`, `channel-off`), then posts `{source: "fluxlive-panel",
+    /// type: "ready"}` so a host that spoke before the listener existed
+    /// repeats itself. The listener stops when dropped.
     pub fn listen_host(&self) -> Option<EventListener> {
         let window = web_sys::window()?;
         let bridge = self.clone();
-        Some(EventListener::new(&window, "message", move |e| {
+        let listener = EventListener::new(&window, "message", move |e| {
             let Some(e) = e.dyn_ref::<MessageEvent>() else {
                 return;
             };
@@ -154,7 +159,25 @@ impl Bridge {
                 Some(HostMessage::ChannelOff) => bridge.close(ConnStatus::ChannelOff),
                 None => {}
             }
-        }))
+        });
+        let ready = js_sys::Object::new();
+        let set = |k: &str, v: &str| js_sys::Reflect::set(&ready, &k.into(), &v.into());
+        if set("source", READY_SOURCE)
+            .and_then(|_| set("type", "ready"))
+            .is_ok()
+        {
+            let origin = window.location().origin().unwrap_or_else(|_| "*".into());
+            // Some pages (file://) have an opaque origin that postMessage refuses.
+            let target = if origin == "null" {
+                "*"
+            } else {
+                origin.as_str()
+            };
+            if let Err(e) = window.post_message(&ready, target) {
+                tracing::debug!(?e, "could not announce readiness to the host page");
+            }
+        }
+        Some(listener)
     }
 }
 

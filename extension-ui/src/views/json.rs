@@ -99,7 +99,7 @@ fn json_node(p: &NodeProps) -> Html {
         let text = scalar_text(&p.value);
         let hit = !p.needle.is_empty() && text.to_lowercase().contains(&p.needle);
         return html! {
-            <div class="j-row" style={format!("padding-left:{}px", p.depth * 12 + 12)}>
+            <div class="j-row" style={format!("padding-left:{}px", if p.depth == 0 { 0 } else { p.depth * 12 + 12 })}>
                 {key}<span class={classes!(scalar_class(&p.value), hit.then_some("hit"))}>{text}</span>
             </div>
         };
