@@ -29,6 +29,13 @@
   /** Consecutive failed reconnects to the background before giving up. */
   const MAX_RECONNECTS = 10;
 
+  if (!ext?.devtools?.inspectedWindow) {
+    // Opened as a plain tab (moz-extension://…/panel.html, for debugging the
+    // panel): there is no inspected page; the panel shows its own waiting
+    // screen.
+    console.info("fluxlive: panel.html opened outside DevTools; no page to inspect");
+    return;
+  }
   const tabId = ext.devtools.inspectedWindow.tabId;
   let status = null;
   let panelStarted = false;

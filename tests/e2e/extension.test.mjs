@@ -9,6 +9,8 @@
 // Chromium at /usr/bin/chromium (or $CHROMIUM), npm packages playwright-core
 // and ws. Run: node --test tests/e2e/extension.test.mjs
 // $FLUXLIVE_EXTENSION_DIR points at another unpacked build.
+// The Firefox suite runs when Firefox is installed (`apt-get install
+// firefox-esr`, or $FIREFOX), through WebDriver BiDi; skipped otherwise.
 
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -25,6 +27,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const EXTENSION = path.resolve(process.env.FLUXLIVE_EXTENSION_DIR ?? path.join(ROOT, "dist/chrome"));
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const DEMO = path.join(ROOT, "target/debug/fluxlive-demo");
+const FIREFOX =
+  process.env.FIREFOX ?? ["/usr/bin/firefox-esr", "/usr/bin/firefox"].find((f) => fs.existsSync(f)) ?? null;
 /** A name outside the content script's matches, resolved to 127.0.0.1. */
 const OTHER_HOST = "fluxlive.test";
 
@@ -107,6 +111,13 @@ async function startFakeRuntime() {
     // The client announces only when the debug channel is on; live
     // components without an announce mean the channel is off.
     "/live-no-debug": '<div data-live-id="c1">a live component</div>',
+    // Counts the content script's start-up pings.
+    "/ping-log": `<script>
+        window.pings = 0;
+        addEventListener("message", (e) => {
+          if (e.source === window && e.data && e.data.source === "fluxlive-devtools" && e.data.type === "ping") pings++;
+        });
+      </script>`,
     // A page pointing the panel at a non-loopback host: must be refused.
     "/elsewhere": announce(debugAt("evil.test")),
     // Spoofing attempts first, then a real announce whose url marks the end.
@@ -498,5 +509,137 @@ describe("extension against the demo", () => {
     await waitFor("the pill", () =>
       panel.eval(`document.querySelector('[data-testid="conn-status"]')?.dataset.state === "channel-off"`),
     );
+  });
+});
+
+// ---------------------------------------------------------------- Firefox
+
+/** A WebDriver BiDi session with a headless Firefox on a fresh profile. */
+async function launchFirefox() {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "fluxlive-ff-"));
+  // A fixed moz-extension:// UUID, so the test knows the panel's origin.
+  const uuid = "6f1c1d2e-1111-4a2b-9c3d-0123456789ab";
+  fs.writeFileSync(
+    path.join(profile, "user.js"),
+    [
+      `user_pref("extensions.webextensions.uuids", ${JSON.stringify(JSON.stringify({ "devtools@fluxlive.dev": uuid }))});`,
+      "",
+    ].join("\n"),
+  );
+  const child = spawn(
+    FIREFOX,
+    // System access lets the test open the DevTools toolbox from the browser
+    // window's own scope, as a user clicking would.
+    ["--headless", "--no-remote", "--profile", profile, "--remote-debugging-port", "0", "--remote-allow-system-access", "about:blank"],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let stderr = "";
+  child.stderr.on("data", (d) => (stderr += d));
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  const endpoint = await waitFor("Firefox's BiDi endpoint", () => stderr.match(/WebDriver BiDi listening on (ws:\/\/\S+)/)?.[1], 30_000);
+  const ws = new WebSocket(`${endpoint}/session`);
+  await new Promise((resolve, reject) => {
+    ws.once("open", resolve);
+    ws.once("error", reject);
+  });
+  let nextId = 0;
+  const pending = new Map();
+  ws.on("message", (data) => {
+    const msg = JSON.parse(data);
+    const waiter = pending.get(msg.id);
+    if (!waiter) return;
+    pending.delete(msg.id);
+    if (msg.type === "error") waiter.reject(new Error(`${waiter.method}: ${msg.error}: ${msg.message}`));
+    else waiter.resolve(msg.result);
+  });
+  const send = (method, params = {}) => {
+    const id = ++nextId;
+    ws.send(JSON.stringify({ id, method, params }));
+    return new Promise((resolve, reject) => pending.set(id, { resolve, reject, method }));
+  };
+  await send("session.new", { capabilities: {} });
+  const tab = (await send("browsingContext.getTree")).contexts[0].context;
+  const window = (await send("browsingContext.getTree", { "moz:scope": "chrome" })).contexts[0].context;
+  const evaluate = async (context, expression, scope = undefined) => {
+    const r = await send("script.evaluate", {
+      expression,
+      target: { context },
+      awaitPromise: true,
+      ...(scope ? { "moz:scope": scope } : {}),
+    });
+    if (r.type === "exception") throw new Error(`evaluate failed: ${r.exceptionDetails.text}`);
+    return r.result.value;
+  };
+  return {
+    send,
+    tab,
+    origin: `moz-extension://${uuid}`,
+    goto: (url) => send("browsingContext.navigate", { context: tab, url, wait: "complete" }),
+    inPage: (expression) => evaluate(tab, expression),
+    inBrowser: (expression) => evaluate(window, expression, "chrome"),
+    async close() {
+      ws.close();
+      child.kill("SIGTERM");
+      await exited;
+      fs.rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+describe("extension in Firefox", { skip: FIREFOX ? false : "Firefox is not installed (apt-get install firefox-esr, or $FIREFOX)" }, () => {
+  const zip = path.join(path.dirname(EXTENSION), "fluxlive-firefox.zip");
+  let runtime;
+  let firefox;
+
+  before(async () => {
+    assert.ok(fs.existsSync(zip), `${zip} is missing: build it with \`cargo xtask dist\``);
+    runtime = await startFakeRuntime();
+    firefox = await launchFirefox();
+  });
+
+  after(async () => {
+    await firefox?.close();
+    await runtime?.close();
+  });
+
+  test("Firefox installs the zip as the add-on its manifest names", async () => {
+    const installed = await firefox.send("webExtension.install", { extensionData: { type: "archivePath", path: zip } });
+    assert.equal(installed.extension, "devtools@fluxlive.dev");
+  });
+
+  test("the content script runs on loopback pages", async () => {
+    for (const host of ["127.0.0.1", "localhost"]) {
+      await firefox.goto(runtime.url("/ping-log", host));
+      await waitFor(`the content script's ping on ${host}`, () => firefox.inPage("window.pings > 0"));
+    }
+  });
+
+  test("the DevTools panel starts and opens the page's debug channel", async () => {
+    await firefox.goto(runtime.url("/"));
+    const before = runtime.connections.length;
+    // Open the toolbox on the tab and select the extension's panel: the
+    // devtools page must have created it, and the wasm panel must start
+    // under the extension CSP for a socket to arrive.
+    const selected = await firefox.inBrowser(`(async () => {
+      const { require } = ChromeUtils.importESModule("resource://devtools/shared/loader/Loader.sys.mjs");
+      const { gDevTools } = require("devtools/client/framework/devtools");
+      const toolbox = await gDevTools.showToolboxForTab(gBrowser.selectedTab, { toolId: "webconsole" });
+      for (let i = 0; i < 100; i++) {
+        const ids = [...toolbox.additionalToolDefinitions.values()]
+          .map((d) => d.id)
+          .filter((id) => id.startsWith("webext-devtools-panel-"));
+        if (ids.length) {
+          await toolbox.selectTool(ids[0]);
+          return ids[0];
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return null;
+    })()`);
+    assert.ok(selected, "the fluxlive panel never appeared in the toolbox");
+    const conn = await waitFor("the panel's debug socket", () => runtime.connections[before], 15_000);
+    assert.equal(conn.token, runtime.token);
+    assert.equal(conn.origin, firefox.origin);
+    assert.equal(conn.host, `127.0.0.1:${runtime.port}`);
   });
 });
