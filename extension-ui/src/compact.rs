@@ -30,6 +30,14 @@ struct ActionRest {
     t: Option<TraceContext>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     x: bool,
+    /// A source the row's flags cannot say (not client, debug or replay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    s: Option<CallSource>,
+}
+
+/// Whether the row's flags can say `source`.
+fn flag_source(source: CallSource) -> bool {
+    [CallSource::Client, CallSource::Debug, CallSource::Replay].contains(&source)
 }
 
 /// What a diff row leaves out.
@@ -55,8 +63,14 @@ pub fn residue(body: &RecordBody) -> Option<String> {
                 },
                 t: a.trace.clone(),
                 x: a.args_truncated,
+                s: (!flag_source(a.source)).then_some(a.source),
             };
-            if is_empty_args(&rest.a) && rest.o.is_none() && rest.t.is_none() && !rest.x {
+            if is_empty_args(&rest.a)
+                && rest.o.is_none()
+                && rest.t.is_none()
+                && !rest.x
+                && rest.s.is_none()
+            {
                 return Some(String::new());
             }
             serde_json::to_string(&rest).ok()
@@ -83,11 +97,14 @@ pub fn rebuild(row: &Row, name: &str, residue: &str) -> Option<RecordBody> {
                     o: None,
                     t: None,
                     x: false,
+                    s: None,
                 }
             } else {
                 serde_json::from_str(residue).ok()?
             };
-            let source = if row.flags & FLAG_DEBUG != 0 {
+            let source = if let Some(s) = rest.s {
+                s
+            } else if row.flags & FLAG_DEBUG != 0 {
                 CallSource::Debug
             } else if row.flags & FLAG_REPLAY != 0 {
                 CallSource::Replay
@@ -209,6 +226,28 @@ mod tests {
             let (full, bytes) = round_trip(body);
             assert!(!full);
             assert!(bytes < full_len / 2 + 40, "{bytes} vs {full_len}");
+        }
+    }
+
+    #[test]
+    fn every_call_source_round_trips() {
+        for src in ["client", "debug", "replay", "event", "dependency", "timer"] {
+            // Sources this protocol version lacks are skipped.
+            let Ok(source) = serde_json::from_value::<CallSource>(json!(src)) else {
+                continue;
+            };
+            let RecordBody::Action(mut a) = action(
+                json!([]),
+                Outcome::Ok {
+                    result: json!(null),
+                },
+                1,
+                false,
+            ) else {
+                unreachable!()
+            };
+            a.source = source;
+            assert!(!round_trip(RecordBody::Action(a)).0, "{src} stored whole");
         }
     }
 

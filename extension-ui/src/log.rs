@@ -198,10 +198,11 @@ fn summarize_main(body: &RecordBody) -> (Option<&str>, u64, u64, u64, u8) {
             if a.version_after != a.version_before {
                 flags |= FLAG_CHANGED;
             }
-            match a.source {
-                CallSource::Client => {}
-                CallSource::Debug => flags |= FLAG_DEBUG,
-                CallSource::Replay => flags |= FLAG_REPLAY,
+            // Other sources (events, timers…) travel in the stored residue.
+            if a.source == CallSource::Debug {
+                flags |= FLAG_DEBUG;
+            } else if a.source == CallSource::Replay {
+                flags |= FLAG_REPLAY;
             }
             (
                 Some(&a.method),

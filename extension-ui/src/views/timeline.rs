@@ -6,10 +6,10 @@ use crate::bench;
 use crate::browser;
 use crate::describe::{fmt_ts, fmt_us, kind_from_name, kind_name, summary};
 use crate::filter::TimelineFilter;
-use crate::log::{Row, FLAG_DEBUG, FLAG_REPLAY, NONE};
+use crate::log::{Row, NONE};
 use crate::store::{Model, Store};
 use crate::window::window;
-use fluxlive_protocol::record::{Outcome, RecordBody, RecordKind};
+use fluxlive_protocol::record::{CallSource, Outcome, RecordBody, RecordKind};
 use serde_json::Value;
 use std::rc::Rc;
 use web_sys::{Element, HtmlInputElement, HtmlSelectElement};
@@ -186,6 +186,14 @@ fn row_list(p: &RowListProps) -> Html {
     }
 }
 
+/// A call source's wire name.
+fn source_name(source: CallSource) -> String {
+    match serde_json::to_value(source) {
+        Ok(Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
 fn instance_label(model: &Model, row: &Row) -> String {
     if row.inst == NONE {
         return if row.conn != 0 {
@@ -214,7 +222,15 @@ fn row_html(
     let seq = row.seq;
     let selected = model.selected_seq == Some(seq);
     let onclick = on_select.reform(move |_: MouseEvent| if selected { None } else { Some(seq) });
-    let text = model.log.body(idx).map(|b| summary(&b)).unwrap_or_default();
+    let body = model.log.body(idx);
+    let text = body.as_ref().map(summary).unwrap_or_default();
+    // Actions not from the page's client (devtools, replay, events, timers…).
+    let source = match &body {
+        Some(RecordBody::Action(a)) if a.source != CallSource::Client => {
+            Some(source_name(a.source))
+        }
+        _ => None,
+    };
     let dur = match row.kind {
         RecordKind::Action | RecordKind::Diff | RecordKind::Render | RecordKind::ClientSpan => {
             fmt_us(u64::from(row.dur_us))
@@ -233,8 +249,7 @@ fn row_html(
             <span class={classes!("c-kind", format!("k-{kind}"))}>{kind}</span>
             <span class="c-inst">{instance_label(model, row)}</span>
             <span class="c-sum">
-                if row.flags & FLAG_DEBUG != 0 { <span class="badge">{"devtools"}</span> }
-                if row.flags & FLAG_REPLAY != 0 { <span class="badge">{"replay"}</span> }
+                if let Some(src) = source { <span class="badge">{src}</span> }
                 {text}
             </span>
             <span class={classes!("c-dur", row.is_slow().then_some("slow"))} title={row.is_slow().then_some("slow action")}>
@@ -294,7 +309,7 @@ fn detail(model: &Model) -> Html {
                     <div class="kv"><b>{"args"}</b><JsonTree value={Rc::new(a.args.clone())} />
                         if a.args_truncated { <span class="dim">{" (truncated)"}</span> }</div>
                     <div class="kv"><b>{"duration"}</b><span class={classes!("mono", row.is_slow().then_some("slow"))}>{fmt_us(a.dur_us)}{ if row.is_slow() { " — slow" } else { "" } }</span></div>
-                    <div class="kv"><b>{"source"}</b><span class="mono">{format!("{:?}", a.source).to_lowercase()}</span></div>
+                    <div class="kv"><b>{"source"}</b><span class="mono">{source_name(a.source)}</span></div>
                     {outcome}
                     if let Some(t) = &a.trace { <div class="kv"><b>{"trace"}</b><span class="mono">{t.traceparent()}</span></div> }
                 </>
