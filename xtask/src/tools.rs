@@ -8,13 +8,14 @@ use anyhow::{bail, Context, Result};
 
 use crate::process;
 use crate::wasm_bindgen_cli;
-use crate::workspace::Workspace;
+use crate::workspace::{self, Workspace};
 
 /// Where the browser tests expect Chromium unless `CHROMIUM` says otherwise.
 pub(crate) const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
 
 /// Every tool `cargo xtask test` needs.
 pub(crate) fn ensure_all(ws: &Workspace) -> Result<()> {
+    ensure_rust_components()?;
     ensure_wasm_toolchain(ws)?;
     ensure_chromium()?;
     ensure_npm_packages(ws)?;
@@ -26,6 +27,32 @@ pub(crate) fn ensure_all(ws: &Workspace) -> Result<()> {
 pub(crate) fn ensure_wasm_toolchain(ws: &Workspace) -> Result<()> {
     ensure_wasm_target()?;
     wasm_bindgen_cli::ensure(ws)
+}
+
+/// rustup's `minimal` profile (common on CI images) leaves these out.
+/// Probing the subcommands tests what the steps need, whatever rustup
+/// calls the component.
+fn ensure_rust_components() -> Result<()> {
+    let missing: Vec<&str> = [("rustfmt", "fmt"), ("clippy", "clippy")]
+        .into_iter()
+        .filter(|(_, subcommand)| {
+            process::probe(workspace::cargo().args([subcommand, "--version"])).is_none()
+        })
+        .map(|(component, _)| component)
+        .collect();
+    if missing.is_empty() {
+        println!("rustfmt, clippy: present");
+        return Ok(());
+    }
+    println!(
+        "{} missing: adding (the fmt and clippy steps run them)",
+        missing.join(", ")
+    );
+    process::run(
+        Command::new("rustup")
+            .args(["component", "add"])
+            .args(&missing),
+    )
 }
 
 fn ensure_wasm_target() -> Result<()> {
@@ -50,7 +77,10 @@ pub(crate) fn chromium_path() -> PathBuf {
 fn ensure_chromium() -> Result<()> {
     let path = chromium_path();
     if path.is_file() {
-        println!("chromium: present ({})", path.display());
+        let version = process::probe(Command::new(&path).arg("--version"))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| "version unknown".to_owned());
+        println!("chromium: present ({}, {version})", path.display());
         return Ok(());
     }
     if path != Path::new(DEFAULT_CHROMIUM) {
