@@ -50,8 +50,8 @@
     document.documentElement.dataset.fluxliveStatus = msg.type;
     if (msg.url) document.documentElement.dataset.fluxliveUrl = msg.url;
     else delete document.documentElement.dataset.fluxliveUrl;
-    // The panel reconnects by itself; repeating an identical answer would
-    // only make it drop a working socket.
+    // An unchanged answer was already acted on (the panel reconnects by
+    // itself); only changes are news.
     if (!same && panelStarted) window.postMessage(msg, location.origin);
   }
 
@@ -153,7 +153,16 @@
   }
 
   function connectBackground() {
-    port = ext.runtime.connect({ name: "fluxlive-panel" });
+    try {
+      port = ext.runtime.connect({ name: "fluxlive-panel" });
+    } catch (err) {
+      // The extension was reloaded under this panel: only the eval probe
+      // is left until DevTools is reopened.
+      console.warn("fluxlive: no background relay:", err);
+      port = null;
+      expectAnnounce(0);
+      return;
+    }
     port.onMessage.addListener(onBackground);
     port.onDisconnect.addListener(() => {
       void ext.runtime.lastError;

@@ -11,7 +11,10 @@ fn main() -> ExitCode {
     let root = std::env::args_os()
         .nth(1)
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+        .unwrap_or_else(|| {
+            let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+            manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+        });
     match fluxlive_manifest::build_dist(&root) {
         Ok(paths) => {
             for p in paths {
