@@ -38,7 +38,16 @@ pub struct Instance {
     travel_versions: Vec<u64>,
     /// Indices of this instance's rows in the log.
     pub rows: Vec<u32>,
+    /// Diffs applied to `state` so far.
+    applied: u64,
+    /// States kept every [`CHECKPOINT_EVERY`] applied diffs, so that
+    /// rebuilding a late version does not replay the whole history:
+    /// `(version, position in rows, state)`.
+    checkpoints: Vec<(u64, u32, Value)>,
 }
+
+/// Applied diffs between two kept states.
+pub const CHECKPOINT_EVERY: u64 = 128;
 
 /// All instances, by table index and by `iid`.
 #[derive(Default, Debug)]
@@ -114,6 +123,8 @@ impl Instances {
             history: Vec::new(),
             travel_versions: Vec::new(),
             rows: Vec::new(),
+            applied: 0,
+            checkpoints: Vec::new(),
         });
         self.by_iid.insert(r.iid, idx);
         idx
@@ -159,6 +170,11 @@ impl Instances {
                         // the model then asks for a snapshot.
                         if json_patch::patch(state, &d.ops).is_ok() {
                             inst.version = d.version;
+                            inst.applied += 1;
+                            if inst.applied % CHECKPOINT_EVERY == 0 {
+                                let pos = u32::try_from(inst.rows.len() - 1).unwrap_or(NONE);
+                                inst.checkpoints.push((d.version, pos, state.clone()));
+                            }
                         }
                     }
                 }
@@ -231,17 +247,31 @@ impl Instances {
             return None;
         }
         let inst = self.get(idx)?;
-        let start = inst.rows.iter().rposition(|&r| {
+        let base = inst.rows.iter().rposition(|&r| {
             log.row(r).is_some_and(|row| {
                 matches!(row.kind, RecordKind::Mount | RecordKind::Snapshot)
                     && row.version <= version
             })
-        })?;
-        let mut state = match log.body(inst.rows[start])? {
-            RecordBody::Mount { state, .. } | RecordBody::Snapshot { state, .. } => state,
-            _ => return None,
+        });
+        // Versions only grow, so the newest checkpoint at or before the
+        // target is the latest usable one; start from whichever of it and
+        // the recorded state comes later.
+        let checkpoint = inst
+            .checkpoints
+            .iter()
+            .rev()
+            .find(|c| c.0 <= version)
+            .filter(|c| base.is_none_or(|b| c.1 as usize > b));
+        let (start, mut state, mut cur) = match (checkpoint, base) {
+            (Some((v, pos, state)), _) => (*pos as usize, state.clone(), *v),
+            (None, Some(b)) => match log.body(inst.rows[b])? {
+                RecordBody::Mount { state, .. } | RecordBody::Snapshot { state, .. } => {
+                    (b, state, log.row(inst.rows[b])?.version)
+                }
+                _ => return None,
+            },
+            (None, None) => return None,
         };
-        let mut cur = log.row(inst.rows[start])?.version;
         for &r in &inst.rows[start + 1..] {
             if cur == version {
                 break;
@@ -385,6 +415,33 @@ mod tests {
         assert_eq!(insts.state_at(&log, idx, 7), None);
         // the travel version stays off the slider, the action after it is on
         assert_eq!(insts.by_iid(9).unwrap().history, vec![1, 2, 3, 5]);
+    }
+
+    #[test]
+    fn long_histories_rebuild_from_checkpoints() {
+        let (mut log, mut insts) = mounted();
+        let n = CHECKPOINT_EVERY * 3 + 5;
+        for k in 0..n {
+            feed(&mut log, &mut insts, &diff(2 + k, 1 + k, 1000 + k as i64));
+        }
+        let idx = insts.index_of(9).unwrap();
+        assert_eq!(insts.get(idx).unwrap().checkpoints.len(), 3);
+        for v in [
+            1,
+            2,
+            CHECKPOINT_EVERY + 1,
+            CHECKPOINT_EVERY + 2,
+            n - 1,
+            n + 1,
+        ] {
+            let want = if v == 1 { 10 } else { 1000 + v as i64 - 2 };
+            assert_eq!(
+                insts.state_at(&log, idx, v),
+                Some(json!({"count": want})),
+                "v{v}"
+            );
+        }
+        assert_eq!(insts.state_at(&log, idx, n + 2), None);
     }
 
     #[test]
