@@ -146,12 +146,18 @@ fn install(version: &str) -> Result<()> {
         )?;
     }
     // A target dir of its own: never contend with, or bloat, the workspace's.
+    let target_dir = scratch.join("wasm-bindgen-cli-target");
     process::run(
         workspace::cargo()
             .args(["install", "--path", ".", "--locked", "--force"])
-            .env("CARGO_TARGET_DIR", scratch.join("wasm-bindgen-cli-target"))
+            .env("CARGO_TARGET_DIR", &target_dir)
             .current_dir(&build_dir),
-    )
+    )?;
+    // About 450 MB of intermediates, useless once the binary is installed.
+    if let Err(err) = fs::remove_dir_all(&target_dir) {
+        println!("note: could not remove {}: {err}", target_dir.display());
+    }
+    Ok(())
 }
 
 /// The unpacked crate source in cargo's registry cache, fetched through a
