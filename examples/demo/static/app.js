@@ -46,7 +46,9 @@ function reportError(err) {
   const code = document.createElement("code");
   code.textContent = err.code;
   const what = [err.component, err.method].filter(Boolean).join(".");
-  li.append(code, ` ${what ? `${what}: ` : ""}${err.message}`);
+  // Server messages usually name component and method already.
+  const prefix = what && !err.message.includes(what) ? `${what}: ` : "";
+  li.append(code, ` ${prefix}${err.message}`);
   errorList.prepend(li);
   while (errorList.children.length > MAX_ERRORS) errorList.lastElementChild.remove();
   noErrors.hidden = true;
