@@ -92,21 +92,25 @@ async function connectCdp(wsUrl) {
 async function startFakeRuntime() {
   const token = `tok-${Math.random().toString(36).slice(2)}`;
   const connections = [];
-  const announce = (debug) => `
+  // `global: false` leaves `window.__FLUXLIVE__` unset, so only the relay
+  // (not the eval probe) can learn of the runtime.
+  const announce = (debug, { global = true } = {}) => `
     <script>
       const payload = { version: "0.1.0", protocol: 1, debug: ${debug} };
+      let up = false;
       const announce = () => window.postMessage({ source: "fluxlive-page", type: "announce", payload }, "*");
       // Like the client: announce once the app socket is up, and on ping.
-      setTimeout(() => { window.__FLUXLIVE__ = payload; announce(); }, 50);
+      setTimeout(() => { up = true; if (${global}) window.__FLUXLIVE__ = payload; announce(); }, 50);
       addEventListener("message", (e) => {
         if (e.source === window && e.data && e.data.source === "fluxlive-devtools"
-            && e.data.type === "ping" && window.__FLUXLIVE__) announce();
+            && e.data.type === "ping" && up) announce();
       });
     </script>`;
   const debugAt = (host) => `{ url: "ws://${host}:" + location.port + "/__live/debug", token: "${token}" }`;
   const pages = {
     "/": announce(debugAt("127.0.0.1")),
     "/channel-off": announce("null"),
+    "/announce-only": announce(debugAt("127.0.0.1"), { global: false }),
     "/plain": "<p>no runtime here</p>",
     // The client announces only when the debug channel is on; live
     // components without an announce mean the channel is off.
@@ -367,6 +371,16 @@ describe("extension against a fake runtime", () => {
     await waitFor("a new debug socket", () => runtime.connections.length > before);
   });
 
+  test("an announce alone reaches the panel through the relay", async () => {
+    assert.ok(panel, "needs the panel from the first tests");
+    await browser.page.goto(runtime.url("/plain"));
+    await waitFor("no-runtime", async () => (await panel.host()).status === "no-runtime");
+    const before = runtime.connections.length;
+    await browser.page.goto(runtime.url("/announce-only"));
+    await waitFor("connect", async () => (await panel.host()).status === "connect");
+    await waitFor("a new debug socket", () => runtime.connections.length > before);
+  });
+
   test("live components without an announce are reported as channel-off", async () => {
     assert.ok(panel, "needs the panel from the first tests");
     await browser.page.goto(runtime.url("/plain"));
@@ -620,8 +634,10 @@ describe("extension in Firefox", { skip: FIREFOX ? false : "Firefox is not insta
     }
   });
 
-  test("the DevTools panel starts and opens the page's debug channel", async () => {
-    await firefox.goto(runtime.url("/"));
+  test("the DevTools panel starts and, through the relay, opens the page's debug channel", async () => {
+    // No window.__FLUXLIVE__ on this page: only content script → background
+    // → panel host can tell the panel where to connect.
+    await firefox.goto(runtime.url("/announce-only"));
     const before = runtime.connections.length;
     // Open the toolbox on the tab and select the extension's panel: the
     // devtools page must have created it, and the wasm panel must start
