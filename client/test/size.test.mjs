@@ -2,13 +2,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { gzipSync, constants } from "node:zlib";
+import { gzipSync } from "node:zlib";
 
 const BUDGET = 8 * 1024;
 
 test("client/live.js is at most 8 KB gzip", () => {
   const src = readFileSync(new URL("../live.js", import.meta.url));
-  const gz = gzipSync(src, { level: constants.Z_BEST_COMPRESSION }).length;
+  // zlib's default level, as most servers use: stricter than `gzip -9`.
+  const gz = gzipSync(src).length;
   console.log(`live.js: ${src.length} bytes, ${gz} bytes gzip (budget ${BUDGET})`);
   assert.ok(gz <= BUDGET, `live.js is ${gz} bytes gzip, over the ${BUDGET}-byte budget`);
 });
