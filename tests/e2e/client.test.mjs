@@ -142,6 +142,23 @@ test("with --debug the page announces the debug channel and links the panel", as
   assert.equal(await link.getAttribute("href"), `/__live/devtools?token=${encodeURIComponent(demo.token)}`);
 });
 
+test("two tabs hold separate instances, even with the same id", async () => {
+  const other = await browser.page();
+  try {
+    await other.goto(demo.url);
+    await other.evaluate(() => window.ready.then(() => true));
+    const mine = await page.textContent('[data-live-id="hero"] [data-role=count]');
+    assert.equal(await other.textContent('[data-live-id="hero"] [data-role=count]'), "10");
+    await other.click('[data-live-id="hero"] [data-action=increment]');
+    await other.waitForFunction(() => document.querySelector('[data-live-id="hero"] [data-role=count]').textContent === "15", null, { timeout: 5000 });
+    // A round trip in the first tab, so any stray patch would have arrived.
+    await page.evaluate(() => window.handles.hero.call("add", 0));
+    assert.equal(await page.textContent('[data-live-id="hero"] [data-role=count]'), mine);
+  } finally {
+    await other.close();
+  }
+});
+
 /** A DevTools-panel stand-in on the real debug channel, with the page's origin. */
 async function debugSocket() {
   const { url, token } = await page.evaluate(() => window.__FLUXLIVE__.debug);
