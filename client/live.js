@@ -264,7 +264,7 @@ class Live {
   constructor(o) {
     this._url = o.url || `${globalThis.location?.protocol === "https:" ? "wss" : "ws"}://${globalThis.location?.host}/__live/ws`;
     this._WS = o.WebSocket || globalThis.WebSocket;
-    this._rc = { minMs: 100, maxMs: 5000, maxAttempts: Infinity, ...o.reconnect };
+    this._rc = o.reconnect === false ? false : { minMs: 100, maxMs: 5000, maxAttempts: Infinity, ...o.reconnect };
     this._queueMax = o.queueMax ?? QUEUE_MAX;
     this._metrics = o.metrics !== false;
     this._l = new Map();
@@ -497,6 +497,8 @@ class Live {
         const r = this._take(f);
         const err = fromFrame(f);
         if (r?.remount) return r.remount._emit("error", err);
+        // An unmount queued offline may find the instance already gone: that is what it wanted.
+        if (r?.unmount && f.code === "not_mounted") return r.resolve();
         if (r) return this._finish(r, err);
         return h ? h._emit("error", err) : this._emit("error", err);
       }

@@ -374,3 +374,28 @@ test("reconnect gives up after maxAttempts and rejects what waited", async () =>
   assert.equal(net.sockets.length, 4);
   assert.equal((await p).code, "closed");
 });
+
+test("reconnect: false closes for good on the first loss", async () => {
+  const { net, live } = setup({ reconnect: false });
+  await live.mount("Counter", {}, { id: "a" });
+  net.last().kill();
+  assert.equal(live.status, "closed");
+  assert.equal(net.sockets.length, 1);
+});
+
+test("an unmount made offline resolves even when the restarted server never had the instance", async () => {
+  const { net, srv, live } = setup();
+  const a = await live.mount("Counter", {}, { id: "a" });
+  const b = await live.mount("Counter", {}, { id: "b" });
+  net.refuse = true;
+  srv.restart();
+  await waitFor(() => live.status === "reconnecting", "reconnecting");
+  const gone = a.unmount();
+  net.refuse = false;
+  await gone;
+  await waitFor(() => live.status === "open", "open");
+  // Only b came back.
+  assert.deepEqual(sentOfType(net.last(), "mount").map((m) => m.id), ["b"]);
+  assert.equal(await b.call("add", 2), 2);
+  live.close();
+});
