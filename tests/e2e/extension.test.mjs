@@ -20,6 +20,7 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import vm from "node:vm";
 import { chromium } from "playwright-core";
 import WebSocket, { WebSocketServer } from "ws";
 
@@ -272,6 +273,232 @@ async function openPanel(browser) {
     },
   };
 }
+
+// ------------------------------------------------- scripts alone, no browser
+
+/** Copies a value out of another realm (deepStrictEqual compares prototypes). */
+const plain = (v) => (v === undefined ? v : JSON.parse(JSON.stringify(v)));
+
+/**
+ * Loads an extension script into a fresh context with a fake `chrome` API:
+ * timers are recorded, never run, so nothing outlives the test.
+ */
+function loadScript(file, chrome, extra = {}) {
+  const context = {
+    chrome,
+    console: { info() {}, warn() {}, error() {} },
+    setTimeout: () => 0,
+    clearTimeout() {},
+    setInterval: () => 0,
+    URL,
+    ...extra,
+  };
+  context.globalThis = context;
+  vm.runInNewContext(fs.readFileSync(path.join(ROOT, "extension", file), "utf8"), context, { filename: file });
+  return context;
+}
+
+/** panel-host.js on inspected tab 7, its panel started, fed by `deliver`. */
+function panelHost() {
+  const posted = [];
+  const toBackground = [];
+  const fromBackground = [];
+  const windowListeners = {};
+  const dataset = {};
+  const chrome = {
+    devtools: {
+      inspectedWindow: { tabId: 7, eval() {} },
+      network: { onNavigated: { addListener() {} } },
+    },
+    runtime: {
+      connect: () => ({
+        onMessage: { addListener: (f) => fromBackground.push(f) },
+        onDisconnect: { addListener() {} },
+        postMessage: (m) => toBackground.push(plain(m)),
+      }),
+    },
+  };
+  const window = {
+    addEventListener: (type, f) => (windowListeners[type] ??= []).push(f),
+    postMessage: (m) => posted.push(plain(m)),
+  };
+  loadScript("panel-host.js", chrome, {
+    window,
+    document: { documentElement: { dataset } },
+    location: { origin: "chrome-extension://abc" },
+  });
+  for (const f of windowListeners["fluxlive-panel-started"] ?? []) f();
+  return {
+    posted,
+    toBackground,
+    dataset,
+    deliver: (msg) => fromBackground.forEach((f) => f(msg)),
+    announce: (debug, pageUrl = "http://127.0.0.1:3000/") =>
+      fromBackground.forEach((f) =>
+        f({ source: "fluxlive-background", type: "runtime", tabId: 7, pageUrl, announce: { version: "0.1.0", protocol: 1, debug } }),
+      ),
+  };
+}
+
+describe("panel-host.js, alone", () => {
+  test("registers with the background for the inspected tab", () => {
+    const host = panelHost();
+    assert.deepEqual(host.toBackground, [{ source: "fluxlive-panel", type: "init", tabId: 7 }]);
+  });
+
+  test("turns loopback debug URLs into absolute ws(s) URLs", () => {
+    const cases = [
+      ["ws://127.0.0.1:4000/__live/debug", "http://127.0.0.1:4000/", "ws://127.0.0.1:4000/__live/debug"],
+      ["/__live/debug", "http://localhost:3000/app/page", "ws://localhost:3000/__live/debug"],
+      ["https://127.0.0.1:8443/__live/debug", "https://127.0.0.1:8443/", "wss://127.0.0.1:8443/__live/debug"],
+      ["ws://[::1]:4000/__live/debug", "http://[::1]:4000/", "ws://[::1]:4000/__live/debug"],
+      ["ws://app.localhost:4000/d", "http://app.localhost:4000/", "ws://app.localhost:4000/d"],
+      ["ws://127.8.9.10:1/d", "http://127.8.9.10:1/", "ws://127.8.9.10:1/d"],
+    ];
+    for (const [raw, page, want] of cases) {
+      const host = panelHost();
+      host.announce({ url: raw, token: "t" }, page);
+      assert.deepEqual(host.posted, [{ source: "fluxlive-devtools", type: "connect", url: want, token: "t" }], raw);
+      assert.equal(host.dataset.fluxliveStatus, "connect");
+    }
+  });
+
+  test("refuses debug URLs that leave the machine or are not sockets", () => {
+    for (const raw of [
+      "ws://127.0.0.1.evil.test/d",
+      "ws://localhost.evil.test/d",
+      "ws://10.0.0.1:4000/d",
+      "wss://example.com/__live/debug",
+      "javascript:alert(1)",
+      "file:///etc/passwd",
+      "http://[::2]/d",
+    ]) {
+      const host = panelHost();
+      host.announce({ url: raw, token: "t" });
+      assert.deepEqual(host.posted, [{ source: "fluxlive-devtools", type: "no-runtime" }], raw);
+      assert.equal(host.dataset.fluxliveRefused, raw);
+    }
+  });
+
+  test("no debug info means channel-off; a token that is not a string is dropped", () => {
+    const off = panelHost();
+    off.announce(null);
+    assert.deepEqual(off.posted, [{ source: "fluxlive-devtools", type: "channel-off" }]);
+    const odd = panelHost();
+    odd.announce({ url: "ws://127.0.0.1:1/d", token: { no: 1 } });
+    assert.deepEqual(odd.posted, [{ source: "fluxlive-devtools", type: "connect", url: "ws://127.0.0.1:1/d" }]);
+  });
+
+  test("ignores other tabs, other sources, and repeats of the same answer", () => {
+    const host = panelHost();
+    const msg = { source: "fluxlive-background", type: "runtime", pageUrl: "http://127.0.0.1:1/", announce: { debug: { url: "ws://127.0.0.1:1/d" } } };
+    host.deliver({ ...msg, tabId: 8 });
+    host.deliver({ ...msg, tabId: 7, source: "fluxlive-content" });
+    host.deliver(null);
+    assert.deepEqual(host.posted, []);
+    host.deliver({ ...msg, tabId: 7 });
+    host.deliver({ ...msg, tabId: 7 });
+    assert.equal(host.posted.length, 1);
+  });
+});
+
+/** background.js with one panel port open on tab 7. */
+function background() {
+  const listeners = { connect: [], message: [] };
+  const toPanel = [];
+  const pings = [];
+  const chrome = {
+    runtime: {
+      id: "ext-id",
+      onConnect: { addListener: (f) => listeners.connect.push(f) },
+      onMessage: { addListener: (f) => listeners.message.push(f) },
+    },
+    tabs: {
+      sendMessage: (tabId, msg, opts, cb) => {
+        pings.push(plain({ tabId, msg, opts }));
+        cb({ source: "fluxlive-content", type: "pong" });
+      },
+      onRemoved: { addListener() {} },
+    },
+  };
+  const ctx = loadScript("background.js", chrome);
+  const connect = (sender) => {
+    const port = { name: "fluxlive-panel", sender, posted: [], disconnected: false, onMessage: {}, onDisconnect: {} };
+    port.onMessage.addListener = (f) => (port.send = f);
+    port.onDisconnect.addListener = (f) => (port.close = f);
+    port.postMessage = (m) => port.posted.push(plain(m));
+    port.disconnect = () => (port.disconnected = true);
+    listeners.connect.forEach((f) => f(port));
+    return port;
+  };
+  const panel = connect({ id: "ext-id", url: "chrome-extension://ext-id/panel.html" });
+  panel.send({ source: "fluxlive-panel", type: "init", tabId: 7 });
+  return {
+    panel,
+    pings,
+    connect,
+    state: () => plain(ctx.fluxliveRelay.state()),
+    log: () => plain(ctx.fluxliveRelay.log),
+    fromContent: (msg, sender) => listeners.message.forEach((f) => f(msg, sender, () => {})),
+  };
+}
+
+describe("background.js, alone", () => {
+  const contentSender = { id: "ext-id", tab: { id: 7 }, frameId: 0, url: "http://127.0.0.1:3000/" };
+  const announce = (payload) => ({ source: "fluxlive-content", type: "announce", url: "http://127.0.0.1:3000/", payload });
+
+  test("a panel's init pings the tab's top frame", () => {
+    const bg = background();
+    assert.deepEqual(bg.pings, [{ tabId: 7, msg: { source: "fluxlive-background", type: "ping" }, opts: { frameId: 0 } }]);
+    assert.deepEqual(bg.state().panels, { 7: 1 });
+  });
+
+  test("relays a top-frame announce to the tab's panels, keeping only known fields", () => {
+    const bg = background();
+    bg.fromContent(
+      announce({ version: "0.1.0", protocol: 1, debug: { url: "ws://127.0.0.1:3000/__live/debug", token: "t", extra: 1 }, evil: "<x>" }),
+      contentSender,
+    );
+    const want = { version: "0.1.0", protocol: 1, debug: { url: "ws://127.0.0.1:3000/__live/debug", token: "t" } };
+    assert.deepEqual(bg.panel.posted, [
+      { source: "fluxlive-background", type: "runtime", tabId: 7, pageUrl: "http://127.0.0.1:3000/", announce: want },
+    ]);
+    // A later panel on the same tab gets it from the cache.
+    const late = bg.connect({ id: "ext-id" });
+    late.send({ source: "fluxlive-panel", type: "init", tabId: 7 });
+    assert.equal(late.posted[0].type, "runtime");
+    assert.deepEqual(late.posted[0].announce, want);
+  });
+
+  test("drops messages from frames, other extensions, non-tabs and foreign sources", () => {
+    const bg = background();
+    const payload = { debug: { url: "ws://127.0.0.1:1/d" } };
+    bg.fromContent(announce(payload), { ...contentSender, frameId: 3 });
+    bg.fromContent(announce(payload), { ...contentSender, id: "other-extension" });
+    bg.fromContent(announce(payload), { id: "ext-id", frameId: 0 });
+    bg.fromContent({ ...announce(payload), source: "fluxlive-page" }, contentSender);
+    bg.fromContent(announce({ debug: { url: "x".repeat(5000) } }), contentSender);
+    // Only the last came from the tab's own content script; its oversized
+    // URL is dropped, leaving a runtime with no usable debug channel.
+    assert.equal(bg.log().length, 1);
+    assert.deepEqual(bg.panel.posted.map((m) => m.announce), [{ version: null, protocol: null, debug: null }]);
+  });
+
+  test("a new document forgets the tab's runtime and tells its panels", () => {
+    const bg = background();
+    bg.fromContent(announce({ debug: { url: "ws://127.0.0.1:1/d" } }), contentSender);
+    bg.fromContent({ source: "fluxlive-content", type: "page", url: "http://127.0.0.1:3000/next" }, { ...contentSender, url: "http://127.0.0.1:3000/next" });
+    assert.deepEqual(bg.state().runtimes, {});
+    assert.deepEqual(bg.panel.posted.at(-1), { source: "fluxlive-background", type: "page", tabId: 7, pageUrl: "http://127.0.0.1:3000/next" });
+  });
+
+  test("a port from a content script cannot pose as a panel", () => {
+    const bg = background();
+    const fake = bg.connect({ id: "ext-id", tab: { id: 7 } });
+    assert.equal(fake.disconnected, true);
+    assert.deepEqual(bg.state().panels, { 7: 1 });
+  });
+});
 
 // ------------------------------------------------------------------ tests
 
