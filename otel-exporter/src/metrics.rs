@@ -104,7 +104,7 @@ pub(crate) struct MetricsAgg {
     instances: i64,
     connections: i64,
     /// Drops reported by `Dropped` records, by site.
-    dropped: BTreeMap<&'static str, u64>,
+    dropped: BTreeMap<String, u64>,
 }
 
 impl MetricsAgg {
@@ -185,13 +185,13 @@ impl MetricsAgg {
             }
             a.finish()
         };
-        let mut drops: BTreeMap<&'static str, u64> = self.dropped.clone();
+        let mut drops: BTreeMap<String, u64> = self.dropped.clone();
         *drops.entry(drop_site(DropSite::Exporter)).or_default() += exporter_dropped;
         let drop_points = drops
             .into_iter()
             .map(|(site, n)| {
                 let mut a = Attrs::new(MAX_METRIC_ATTR);
-                a.str(keys::DROP_SITE, site);
+                a.str(keys::DROP_SITE, &site);
                 int_point(a.finish(), start, now_ns, n)
             })
             .collect();
@@ -259,12 +259,11 @@ fn us_to_s(us: u64) -> f64 {
     us as f64 / 1e6
 }
 
-fn drop_site(s: DropSite) -> &'static str {
-    match s {
-        DropSite::Ring => "ring",
-        DropSite::Subscriber => "subscriber",
-        DropSite::Exporter => "exporter",
-        DropSite::Client => "client",
+/// The protocol's spelling of a drop site (new sites need no change here).
+fn drop_site(s: DropSite) -> String {
+    match serde_json::to_value(s) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => "unknown".to_owned(),
     }
 }
 

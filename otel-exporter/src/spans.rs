@@ -16,8 +16,8 @@
 use crate::attrs::{cap, keys, Attrs, MAX_PATCH_PATHS};
 use crate::ids::{self, salt, IdGen, SpanId, TraceId};
 use fluxlive_protocol::record::{
-    ActionRecord, CallSource, ClientSpanRecord, DiffRecord, InstanceRef, Outcome, Record,
-    RecordBody, RenderRecord, UnmountReason,
+    ActionRecord, ClientSpanRecord, DiffRecord, InstanceRef, Outcome, Record, RecordBody,
+    RenderRecord,
 };
 use fluxlive_protocol::PatchOperation;
 use opentelemetry_proto::tonic::trace::v1::span::{Event, SpanKind};
@@ -180,7 +180,7 @@ impl SpanMapper {
             RecordBody::Unmount { reason, version } => {
                 let mut a = self.attrs(rec);
                 a.int(keys::STATE_VERSION, *version)
-                    .str(keys::UNMOUNT_REASON, unmount_reason(*reason));
+                    .str(keys::UNMOUNT_REASON, &wire_name(*reason));
                 out.push(self.lifecycle_span(rec, "unmount", a, None));
             }
             RecordBody::Resume { version } => {
@@ -434,7 +434,7 @@ impl SpanMapper {
         };
         let mut a = self.attrs(rec);
         a.str(keys::ACTION, &act.method)
-            .str(keys::ACTION_SOURCE, call_source(act.source))
+            .str(keys::ACTION_SOURCE, &wire_name(act.source))
             .int(keys::STATE_VERSION_BEFORE, act.version_before)
             .int(keys::STATE_VERSION, act.version_after)
             .int(keys::ACTION_DURATION_US, act.dur_us)
@@ -808,19 +808,12 @@ fn error_status(message: &str, max: usize) -> Status {
     }
 }
 
-fn call_source(s: CallSource) -> &'static str {
-    match s {
-        CallSource::Client => "client",
-        CallSource::Debug => "debug",
-        CallSource::Replay => "replay",
-    }
-}
-
-fn unmount_reason(r: UnmountReason) -> &'static str {
-    match r {
-        UnmountReason::Client => "client",
-        UnmountReason::Grace => "grace",
-        UnmountReason::Shutdown => "shutdown",
+/// The protocol's own snake_case spelling of a unit enum, so that variants
+/// added to the protocol later need no change here.
+fn wire_name<T: serde::Serialize>(v: T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => "unknown".to_owned(),
     }
 }
 
@@ -866,7 +859,7 @@ fn new_span(p: SpanParts) -> Span {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use fluxlive_protocol::record::TraceContext;
+    use fluxlive_protocol::record::{CallSource, TraceContext};
     use serde_json::json;
 
     const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
