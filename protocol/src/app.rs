@@ -21,6 +21,10 @@ pub enum ClientFrame {
         /// Session to resume, if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume: Option<Resume>,
+        /// Optional features the client understands (`"batch"`: the server
+        /// may coalesce frames into `batch` frames).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        caps: Vec<String>,
     },
     /// Create an instance of a registered component type.
     Mount {
@@ -34,8 +38,28 @@ pub enum ClientFrame {
         #[serde(default)]
         props: Value,
         /// Instance id, unique within this connection; the server picks one when absent.
+        /// For a shared component type it is the shared key: every connection
+        /// that mounts the same type with the same id gets the same instance.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<String>,
+        /// A signed state the server gave earlier: rebuild the instance from
+        /// it when the server no longer holds it (restart, grace expired).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        snapshot: Option<SignedState>,
+    },
+    /// Frames coalesced by the client in one tick, applied in order.
+    Batch {
+        /// The frames (no nested batches).
+        frames: Vec<ClientFrame>,
+    },
+    /// Several calls on several instances, applied in order, answered once
+    /// with `batch_reply`.
+    BatchCall {
+        /// Request reference echoed in the answer.
+        #[serde(rename = "ref")]
+        req: u32,
+        /// The calls.
+        calls: Vec<BatchItem>,
     },
     /// Call an action on an instance this connection mounted.
     Call {
@@ -92,6 +116,50 @@ pub enum ClientFrame {
     Pick {
         /// Picked instance id, `None` when the picker was cancelled.
         id: Option<String>,
+    },
+}
+
+/// A client-visible state with the server's HMAC signature, for rehydration.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SignedState {
+    /// Version of `state`.
+    pub version: u64,
+    /// The state as the client holds it.
+    pub state: Value,
+    /// The signature from the frame that produced this version (`sig`).
+    pub sig: String,
+}
+
+/// One call of a `batch_call`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BatchItem {
+    /// Instance id.
+    pub id: String,
+    /// Action name.
+    pub method: String,
+    /// Positional arguments.
+    #[serde(default)]
+    pub args: Vec<Value>,
+    /// Idempotency key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// The outcome of one call of a `batch_call`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(untagged)]
+pub enum BatchOutcome {
+    /// The action's return value.
+    Ok {
+        /// Return value.
+        ok: Value,
+    },
+    /// Why the call failed.
+    Err {
+        /// The error, as in an `error` frame.
+        error: ErrorFrame,
     },
 }
 
@@ -183,6 +251,28 @@ pub enum ServerFrame {
         version: u64,
         /// Full client-visible state.
         state: Value,
+        /// Signature of this state, for rehydration (when enabled).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sig: Option<String>,
+        /// True when the instance was rebuilt from the client's signed snapshot.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        rehydrated: bool,
+        /// True for an instance of a shared type (other clients see it too).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        shared: bool,
+    },
+    /// Server frames coalesced per connection per flush, in order.
+    Batch {
+        /// The frames (no nested batches).
+        frames: Vec<ServerFrame>,
+    },
+    /// Answer to `batch_call`, one outcome per call, in order.
+    BatchReply {
+        /// Echo of the request reference.
+        #[serde(rename = "ref")]
+        req: u32,
+        /// Outcomes.
+        results: Vec<BatchOutcome>,
     },
     /// Successful answer to `call`. Sent after the patch the call caused.
     Reply {
@@ -209,8 +299,11 @@ pub enum ServerFrame {
         /// `traceparent` of the server action span that caused the change.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         trace: Option<String>,
+        /// Signature of the state at `version`, for rehydration (when enabled).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sig: Option<String>,
     },
-    /// Full state (answer to `sync`, or after time travel).
+    /// Full state (answer to `sync`).
     State {
         /// Instance id.
         id: String,
@@ -218,6 +311,9 @@ pub enum ServerFrame {
         version: u64,
         /// Full client-visible state.
         state: Value,
+        /// Signature of this state, for rehydration (when enabled).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sig: Option<String>,
     },
     /// An event emitted by an action (`ctx.emit`).
     Event {
@@ -275,6 +371,9 @@ pub struct InstanceState {
     pub version: u64,
     /// Full client-visible state.
     pub state: Value,
+    /// Signature of this state, for rehydration (when enabled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sig: Option<String>,
 }
 
 /// Body of an `error` frame.

@@ -231,6 +231,12 @@ pub enum CallSource {
     Debug,
     /// The replay engine.
     Replay,
+    /// A broadcast event the instance subscribed to.
+    Event,
+    /// A change of an instance this one depends on.
+    Dependency,
+    /// A server-side debounce timer.
+    Timer,
 }
 
 /// One action.
@@ -302,9 +308,16 @@ impl TraceContext {
         let span = parts.next()?;
         let flags = parts.next()?;
         let hex = |p: &str, n: usize| {
-            p.len() == n && p.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            p.len() == n
+                && p.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         };
-        if !hex(version, 2) || version == "ff" || !hex(trace, 32) || !hex(span, 16) || !hex(flags, 2) {
+        if !hex(version, 2)
+            || version == "ff"
+            || !hex(trace, 32)
+            || !hex(span, 16)
+            || !hex(flags, 2)
+        {
             return None;
         }
         if version == "00" && parts.next().is_some() {

@@ -66,7 +66,10 @@ impl std::error::Error for SessionError {}
 impl Session {
     /// Parses a session file.
     pub fn parse(text: &str) -> Result<Self, SessionError> {
-        let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty());
         let (_, first) = lines.next().ok_or(SessionError {
             line: 1,
             message: "empty file: expected a session header".into(),

@@ -19,6 +19,11 @@ pub trait Component: LiveState + Serialize + DeserializeOwned + Send + 'static {
     type Props: DeserializeOwned + Send + 'static;
     /// The registered type name clients mount.
     const NAME: &'static str;
+    /// Shared type (`#[live_component(shared)]`): every connection that
+    /// mounts the same id (the shared key) gets the same instance.
+    const SHARED: bool = false;
+    /// Methods the event bus may call: `#[handler]`s and `#[action]`s.
+    const HANDLERS: &'static [&'static str] = &[];
 
     /// Static description used by the recorder (actions, redacted fields).
     fn meta() -> &'static TypeMeta;
@@ -46,6 +51,14 @@ pub trait Component: LiveState + Serialize + DeserializeOwned + Send + 'static {
 
     /// Calls the action named `method` with JSON arguments.
     fn dispatch<'a>(&'a mut self, method: &str, args: Vec<Value>, ctx: &'a mut Ctx) -> Step<'a>;
+}
+
+/// Server-side rendering of a component's state, for
+/// [`Live::ssr`](crate::Live::ssr). With maud: `html! { … }.into_string()`.
+pub trait Render {
+    /// The component's HTML for its current state (without the wrapper
+    /// element, which the runtime adds with `data-live-id`).
+    fn render(&self) -> String;
 }
 
 /// Field markers of a state struct, from `#[derive(Live)]`.

@@ -405,7 +405,7 @@ impl DebugOps for RuntimeOps {
 
     fn highlight(&self, iid: u64, on: bool) -> OpResult<()> {
         let h = self.rt.instance(iid).ok_or_else(|| not_live(iid))?;
-        if !h.shared.session.is_attached() {
+        if !h.shared.owners().iter().any(|s| s.is_attached()) {
             return Err((
                 ErrorCode::NotMounted,
                 format!("instance #{iid}'s page is not connected"),
@@ -416,7 +416,7 @@ impl DebugOps for RuntimeOps {
             on,
             label: Some(format!("{} #{}", h.component(), h.id())),
         }) {
-            h.shared.session.send(text);
+            h.shared.send_all(&text);
         }
         Ok(())
     }

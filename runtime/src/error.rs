@@ -204,6 +204,16 @@ pub enum Rejection {
         /// Instance id.
         id: String,
     },
+    /// The method is not an action of the component.
+    #[error("{component} has no action `{method}` (actions: {available})")]
+    UnknownMethod {
+        /// Component type.
+        component: &'static str,
+        /// What the client asked for.
+        method: String,
+        /// The callable actions.
+        available: String,
+    },
     /// The instance's mailbox is full.
     #[error("{component} `{id}` is overloaded: its mailbox is full; retry later")]
     Overloaded {
@@ -211,6 +221,22 @@ pub enum Rejection {
         component: &'static str,
         /// Instance id.
         id: String,
+    },
+    /// A signed snapshot was refused; mount without it to start fresh.
+    #[error("{component} `{id}`: snapshot refused: {reason}")]
+    BadSnapshot {
+        /// Component type.
+        component: &'static str,
+        /// Instance id.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// A shared component was mounted without its key.
+    #[error("{component} is shared: mount it with an id (its shared key)")]
+    SharedNeedsKey {
+        /// Component type.
+        component: &'static str,
     },
     /// The runtime is shutting the instance down.
     #[error("{component} `{id}` is shutting down")]
@@ -234,6 +260,9 @@ impl Rejection {
             Self::NotMounted { .. } | Self::Gone { .. } => ErrorCode::NotMounted,
             Self::DuplicateId { .. } => ErrorCode::DuplicateId,
             Self::Overloaded { .. } => ErrorCode::Overloaded,
+            Self::BadSnapshot { .. } => ErrorCode::BadSnapshot,
+            Self::UnknownMethod { .. } => ErrorCode::UnknownMethod,
+            Self::SharedNeedsKey { .. } => ErrorCode::BadFrame,
         }
     }
 
@@ -249,6 +278,17 @@ impl Rejection {
                 f.method = method.clone();
             }
             Self::DuplicateId { id } => f.id = Some(id.clone()),
+            Self::BadSnapshot { component, id, .. } => {
+                f.id = Some(id.clone());
+                f.component = Some((*component).to_owned());
+            }
+            Self::SharedNeedsKey { component } => f.component = Some((*component).to_owned()),
+            Self::UnknownMethod {
+                component, method, ..
+            } => {
+                f.component = Some((*component).to_owned());
+                f.method = Some(method.clone());
+            }
             Self::Overloaded { component, id } | Self::Gone { component, id } => {
                 f.id = Some(id.clone());
                 f.component = Some((*component).to_owned());

@@ -2,29 +2,42 @@
 //! messages one at a time, in arrival order, so actions never race.
 //!
 //! Each action: dispatch (panics caught) → serialize the new state → diff
-//! against the last sent state → bump the version and send one patch (only
-//! when something changed) → emitted events → reply. On `Err` or panic the
-//! state is restored from the last serialized state, so a failing action
-//! changes nothing.
+//! against the last published state → bump the version and send one patch
+//! to every owner (encoded once) → emitted events and bus effects → reply.
+//! On `Err` or panic the state is restored from the last published state,
+//! so a failing action changes nothing.
 
 use crate::component::{Component, Step};
-use crate::ctx::Ctx;
-use crate::error::ActionError;
+use crate::ctx::{handler_call, Ctx, Wiring};
+use crate::error::{ActionError, Rejection};
 use crate::runtime::Runtime;
 use crate::session::Session;
+use crate::signing::SnapshotError;
 use axum::extract::ws::Utf8Bytes;
 use fluxlive_instrumentation::{Event, EventBody, InstanceKey, Recorder, TypeMeta};
-use fluxlive_protocol::app::{InstanceState, ServerFrame};
+use fluxlive_protocol::app::{InstanceState, ServerFrame, SignedState};
 use fluxlive_protocol::debug::InstanceInfo;
 use fluxlive_protocol::record::{CallSource, TraceContext, UnmountReason};
 use fluxlive_protocol::{Patch, PatchOperation};
 use futures_util::FutureExt;
 use serde_json::Value;
 use std::borrow::Cow;
+use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
+
+/// Idempotency keys remembered per instance.
+const RECENT_KEYS: usize = 512;
+/// Longest chain of dependency-triggered updates (defence in depth: cycles
+/// are refused when declared).
+const MAX_HOPS: u8 = 16;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// Cheap handle to a running instance.
 #[derive(Clone)]
@@ -34,11 +47,44 @@ pub(crate) struct InstanceHandle {
 
 pub(crate) struct InstanceShared {
     pub(crate) key: InstanceKey,
-    pub(crate) session: Arc<Session>,
     pub(crate) tx: mpsc::Sender<Msg>,
+    /// A shared instance: every session that mounts its key owns it.
+    pub(crate) is_shared: bool,
+    /// Sessions that hold this instance and receive its frames.
+    owners: Mutex<Vec<Arc<Session>>>,
     /// The latest published state, for resume and DevTools snapshots
     /// without a round trip through the mailbox.
     snap: Mutex<Snapshot>,
+}
+
+impl InstanceShared {
+    pub(crate) fn owners(&self) -> Vec<Arc<Session>> {
+        lock(&self.owners).clone()
+    }
+
+    /// Sends one encoded frame to every owner (cloning bytes, not re-encoding).
+    pub(crate) fn send_all(&self, text: &Utf8Bytes) {
+        for s in lock(&self.owners).iter() {
+            s.send(text.clone());
+        }
+    }
+
+    pub(crate) fn first_conn(&self) -> u64 {
+        lock(&self.owners).first().map(|s| s.id).unwrap_or(0)
+    }
+
+    fn add_owner(&self, s: Arc<Session>) {
+        let mut o = lock(&self.owners);
+        if !o.iter().any(|x| x.id == s.id) {
+            o.push(s);
+        }
+    }
+
+    fn remove_owner(&self, id: u64) -> usize {
+        let mut o = lock(&self.owners);
+        o.retain(|x| x.id != id);
+        o.len()
+    }
 }
 
 /// The latest published version of an instance.
@@ -48,6 +94,7 @@ pub(crate) struct Snapshot {
     full: Arc<Value>,
     props: Arc<Value>,
     server_only: &'static [&'static str],
+    pub(crate) sig: Option<String>,
 }
 
 impl InstanceHandle {
@@ -64,24 +111,19 @@ impl InstanceHandle {
         self.shared.key.meta
     }
     pub(crate) fn snapshot(&self) -> Snapshot {
-        self.shared
-            .snap
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        lock(&self.shared.snap).clone()
     }
 }
 
 /// Where the answer to a call goes.
 pub(crate) enum ReplyTo {
-    /// A reply/error frame to the owning client with this `ref`.
-    Client(u32),
-    /// A Rust caller (debug dispatch, replay, tests).
+    /// A reply/error frame to this session with this `ref`.
+    Session(Arc<Session>, u32),
+    /// A Rust caller (debug dispatch, batch calls, tests).
     Channel(oneshot::Sender<Result<Value, ActionError>>),
+    /// Nobody (event handlers, dependency updates, timers).
+    Nobody,
 }
-
-/// Time travel: the recorded state, its version, and where to answer with the new version.
-pub(crate) type RestoreMsg = (Value, u64, oneshot::Sender<Result<u64, String>>);
 
 pub(crate) struct CallMsg {
     pub(crate) method: String,
@@ -89,21 +131,51 @@ pub(crate) struct CallMsg {
     pub(crate) trace: Option<String>,
     pub(crate) source: CallSource,
     pub(crate) reply: ReplyTo,
+    /// Idempotency key: a call seen before is answered from memory.
+    pub(crate) key: Option<String>,
+    /// Dependency hops that led to this call.
+    pub(crate) hops: u8,
 }
+
+/// Time travel: the recorded state, its version, and where to answer with the new version.
+pub(crate) type RestoreMsg = (Value, u64, oneshot::Sender<Result<u64, String>>);
 
 /// Messages an instance actor processes, one at a time. Large payloads are
 /// boxed so that the mailbox's slots stay small (memory per instance).
 pub(crate) enum Msg {
     Call(Box<CallMsg>),
     Props(Box<(Value, ReplyTo)>),
-    /// Send the full state to the owner (after a version gap).
-    Sync,
+    /// Send the full state to this session (after a version gap).
+    Sync(Arc<Session>),
+    /// A shared instance gains an owner; send it `mounted` with this `ref`.
+    Attach(Box<(Arc<Session>, u32)>),
+    /// An owner lets go; the instance stops when none is left.
+    Detach(Box<(Arc<Session>, Option<u32>, UnmountReason)>),
     /// Replace the visible state (time travel); answers with the new version.
     Restore(Box<RestoreMsg>),
-    Stop(UnmountReason, Option<u32>),
+    /// A debounce timer fired: (key, generation, handler).
+    Debounced(Box<(String, u64, &'static str)>),
+    Stop(UnmountReason, Option<(Arc<Session>, u32)>),
+}
+
+/// How an instance starts.
+pub(crate) enum Seed {
+    /// From props, through the component's `mount`.
+    Props(Value),
+    /// From a signed client-held state (rehydration); props are kept for DevTools.
+    Signed(Value, SignedState),
+}
+
+/// Who hears about the finished mount.
+pub(crate) enum MountReply {
+    Frame(Arc<Session>, u32),
+    Channel(oneshot::Sender<Result<Snapshot, ActionError>>),
 }
 
 impl Snapshot {
+    pub(crate) fn full(&self) -> &Value {
+        &self.full
+    }
     pub(crate) fn visible(&self) -> Value {
         visible_state(&self.full, self.server_only)
     }
@@ -113,6 +185,7 @@ impl Snapshot {
             component: h.component().to_owned(),
             version: self.version,
             state: self.visible(),
+            sig: self.sig.clone(),
         }
     }
     pub(crate) fn into_info(self, h: &InstanceHandle) -> InstanceInfo {
@@ -120,7 +193,7 @@ impl Snapshot {
             iid: h.iid(),
             id: h.id().to_string(),
             component: h.component().to_owned(),
-            conn: h.shared.session.id,
+            conn: h.shared.first_conn(),
             version: self.version,
             state: self.visible(),
             props: (*self.props).clone(),
@@ -132,14 +205,15 @@ impl Snapshot {
 /// Type-erased constructor of one component type.
 pub(crate) trait Factory: Send + Sync {
     fn meta(&self) -> &'static TypeMeta;
+    fn is_shared(&self) -> bool;
     fn spawn(
         &self,
         rt: &Arc<Runtime>,
-        session: &Arc<Session>,
+        owner: Option<Arc<Session>>,
         id: Arc<str>,
-        props: Value,
-        req: u32,
-    ) -> Result<InstanceHandle, crate::error::Rejection>;
+        seed: Seed,
+        reply: MountReply,
+    ) -> Result<InstanceHandle, Rejection>;
     /// A detached copy for the replay engine, from props (a mount record)
     /// or from a recorded state (a folded base).
     fn replica(
@@ -162,6 +236,10 @@ impl<C: Component> Factory for TypedFactory<C> {
         C::meta()
     }
 
+    fn is_shared(&self) -> bool {
+        C::SHARED
+    }
+
     fn replica(
         &self,
         seed: Value,
@@ -174,74 +252,116 @@ impl<C: Component> Factory for TypedFactory<C> {
     fn spawn(
         &self,
         rt: &Arc<Runtime>,
-        session: &Arc<Session>,
+        owner: Option<Arc<Session>>,
         id: Arc<str>,
-        props_json: Value,
-        req: u32,
-    ) -> Result<InstanceHandle, crate::error::Rejection> {
-        let props: C::Props = decode_props::<C>(&props_json)?;
+        seed: Seed,
+        reply: MountReply,
+    ) -> Result<InstanceHandle, Rejection> {
         let iid = rt.next_iid();
+        let conn = owner.as_ref().map(|s| s.id).unwrap_or(0);
         let key = InstanceKey {
             iid,
             id: id.clone(),
             meta: C::meta(),
         };
-        let mut ctx = Ctx::new(id.clone(), iid, session.id, C::NAME);
-        let created = std::panic::catch_unwind(AssertUnwindSafe(|| C::create(props, &mut ctx)));
-        let state = match created {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                return Err(crate::error::Rejection::BadProps {
-                    component: C::NAME,
-                    reason: e.to_string(),
-                })
+        let mut ctx = Ctx::new(id.clone(), iid, conn, C::NAME, C::HANDLERS);
+        let (state, version, props_json, rehydrated) = match seed {
+            Seed::Props(props_json) => {
+                let props: C::Props = decode_props::<C>(&props_json)?;
+                let created =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| C::create(props, &mut ctx)));
+                let state = match created {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        return Err(Rejection::BadProps {
+                            component: C::NAME,
+                            reason: e.to_string(),
+                        })
+                    }
+                    Err(p) => {
+                        let message = panic_message(&p);
+                        rt.recorder.record(Event {
+                            conn,
+                            instance: Some(key),
+                            body: EventBody::Panic {
+                                method: Cow::Borrowed("mount"),
+                                message: message.clone(),
+                            },
+                        });
+                        return Err(Rejection::BadProps {
+                            component: C::NAME,
+                            reason: format!("mount panicked: {message}"),
+                        });
+                    }
+                };
+                (state, 0, props_json, false)
             }
-            Err(p) => {
-                let message = panic_message(&p);
-                rt.recorder.record(Event {
-                    conn: session.id,
-                    instance: Some(key),
-                    body: EventBody::Panic {
-                        method: Cow::Borrowed("mount"),
-                        message: message.clone(),
-                    },
-                });
-                return Err(crate::error::Rejection::BadProps {
+            Seed::Signed(props_json, snap) => {
+                let signer = rt.signer.as_ref().ok_or_else(|| Rejection::BadSnapshot {
                     component: C::NAME,
-                    reason: format!("mount panicked: {message}"),
-                });
+                    id: id.to_string(),
+                    reason: "rehydration is turned off on this server".into(),
+                })?;
+                signer
+                    .verify(C::NAME, &id, &snap)
+                    .map_err(|e| Rejection::BadSnapshot {
+                        component: C::NAME,
+                        id: id.to_string(),
+                        reason: e.to_string(),
+                    })?;
+                let state: C = serde_json::from_value(snap.state.clone()).map_err(|e| {
+                    Rejection::BadSnapshot {
+                        component: C::NAME,
+                        id: id.to_string(),
+                        reason: SnapshotError::Shape {
+                            component: C::NAME,
+                            reason: e.to_string(),
+                        }
+                        .to_string(),
+                    }
+                })?;
+                (state, snap.version, props_json, true)
             }
         };
         let (tx, rx) = mpsc::channel(rt.config.mailbox);
         let props_json = Arc::new(props_json);
         let shared = Arc::new(InstanceShared {
             key,
-            session: session.clone(),
-            tx,
+            tx: tx.clone(),
+            is_shared: C::SHARED,
+            owners: Mutex::new(owner.iter().cloned().collect()),
             snap: Mutex::new(Snapshot {
-                version: 0,
+                version,
                 full: Arc::new(Value::Null),
                 props: props_json.clone(),
                 server_only: C::SERVER_ONLY,
+                sig: None,
             }),
         });
         let handle = InstanceHandle { shared };
+        ctx.wiring = Some(Wiring {
+            rt: rt.clone(),
+            session: owner,
+            tx,
+        });
         let actor = Actor::<C> {
             state,
             ctx,
-            version: 0,
+            version,
             last: Arc::new(Value::Null),
             props: props_json,
             handle: handle.clone(),
             rt: rt.clone(),
+            recent: RecentKeys::default(),
+            sig: None,
         };
         rt.register(handle.clone());
-        tokio::spawn(actor.run(rx, req));
+        tokio::spawn(actor.run(rx, reply, rehydrated));
         Ok(handle)
     }
 }
 
-fn decode_props<C: Component>(props: &Value) -> Result<C::Props, crate::error::Rejection> {
+fn decode_props<C: Component>(props: &Value) -> Result<C::Props, Rejection> {
     match serde_json::from_value::<C::Props>(props.clone()) {
         Ok(p) => Ok(p),
         Err(first) => {
@@ -252,7 +372,7 @@ fn decode_props<C: Component>(props: &Value) -> Result<C::Props, crate::error::R
                     return Ok(p);
                 }
             }
-            Err(crate::error::Rejection::BadProps {
+            Err(Rejection::BadProps {
                 component: C::NAME,
                 reason: first.to_string(),
             })
@@ -270,6 +390,29 @@ pub(crate) fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
+/// Outcomes of recent idempotent calls, oldest evicted first.
+#[derive(Default)]
+struct RecentKeys {
+    map: HashMap<String, Result<Value, ActionError>>,
+    order: VecDeque<String>,
+}
+
+impl RecentKeys {
+    fn get(&self, key: &str) -> Option<&Result<Value, ActionError>> {
+        self.map.get(key)
+    }
+    fn put(&mut self, key: String, outcome: Result<Value, ActionError>) {
+        if self.map.insert(key.clone(), outcome).is_none() {
+            self.order.push_back(key);
+            if self.order.len() > RECENT_KEYS {
+                if let Some(old) = self.order.pop_front() {
+                    self.map.remove(&old);
+                }
+            }
+        }
+    }
+}
+
 struct Actor<C: Component> {
     state: C,
     ctx: Ctx,
@@ -280,6 +423,9 @@ struct Actor<C: Component> {
     props: Arc<Value>,
     handle: InstanceHandle,
     rt: Arc<Runtime>,
+    recent: RecentKeys,
+    /// Signature of the state at `version`.
+    sig: Option<String>,
 }
 
 enum Ran {
@@ -296,59 +442,71 @@ impl<C: Component> Actor<C> {
         let rec = self.recorder();
         if rec.enabled() {
             rec.record(Event {
-                conn: self.handle.shared.session.id,
+                conn: self.handle.shared.first_conn(),
                 instance: Some(self.handle.shared.key.clone()),
                 body,
             });
         }
     }
 
-    async fn run(mut self, mut rx: mpsc::Receiver<Msg>, mount_req: u32) {
+    async fn run(mut self, mut rx: mpsc::Receiver<Msg>, reply: MountReply, rehydrated: bool) {
         self.last = match serde_json::to_value(&self.state) {
             Ok(v) => Arc::new(v),
             Err(e) => {
-                self.send_frame(&ServerFrame::Error(
-                    crate::error::Rejection::BadProps {
-                        component: C::NAME,
-                        reason: format!("state does not serialize: {e}"),
+                let err = ActionError::State {
+                    component: C::NAME,
+                    method: "mount".into(),
+                    reason: format!("state does not serialize: {e}"),
+                };
+                match reply {
+                    MountReply::Frame(s, req) => self.send_to(
+                        &s,
+                        &ServerFrame::Error(err.to_frame(Some(req), self.handle.id())),
+                    ),
+                    MountReply::Channel(tx) => {
+                        let _ = tx.send(Err(err));
                     }
-                    .to_frame(Some(mount_req)),
-                ));
+                }
                 self.finish(UnmountReason::Shutdown, None, false).await;
                 return;
             }
         };
-        let (state, ctx) = (&mut self.state, &mut self.ctx);
-        let step = std::panic::catch_unwind(AssertUnwindSafe(move || {
-            let (state, ctx) = (state, ctx);
-            state.mounted(ctx)
-        }));
-        let res = drive::<C>("on_mount", step).await;
-        let hook = self.after_step("on_mount", res);
-        if let Ran::Err(e) = &hook {
-            tracing::warn!(target: "fluxlive::rejection", component = C::NAME, error = %e, "on_mount failed");
+        let mut hook = Ran::Ok(Value::Null);
+        if !rehydrated {
+            let (state, ctx) = (&mut self.state, &mut self.ctx);
+            let step = std::panic::catch_unwind(AssertUnwindSafe(move || {
+                let (state, ctx) = (state, ctx);
+                state.mounted(ctx)
+            }));
+            let res = drive::<C>("on_mount", step).await;
+            hook = self.after_step("on_mount", res);
+            if let Ran::Err(e) = &hook {
+                tracing::warn!(target: "fluxlive::rejection", component = C::NAME, error = %e, "on_mount failed");
+            }
+            // on_mount's changes are part of the mounted state, not a patch.
+            if let Ok(v) = serde_json::to_value(&self.state) {
+                self.last = Arc::new(v);
+            }
+            self.ctx.effects = Default::default();
         }
-        // on_mount's changes are part of the mounted state, not a patch.
-        if let Ok(v) = serde_json::to_value(&self.state) {
-            self.last = Arc::new(v);
-        }
-        self.store_snapshot();
-        self.ctx.events.clear();
         let visible = self.visible(&self.last);
+        self.sig = self.sign(&visible);
+        self.store_snapshot();
         self.record(EventBody::Mount {
             props: (*self.props).clone(),
             version: self.version,
             state: visible.clone(),
         });
-        self.send_frame(&ServerFrame::Mounted {
-            req: mount_req,
-            id: self.handle.id().to_string(),
-            component: C::NAME.to_owned(),
-            version: self.version,
-            state: visible,
-        });
-        if let Ran::Err(e) = hook {
-            self.send_frame(&ServerFrame::Error(e.to_frame(None, self.handle.id())));
+        match reply {
+            MountReply::Frame(s, req) => {
+                self.send_to(&s, &self.mounted_frame(req, visible, rehydrated));
+                if let Ran::Err(e) = hook {
+                    self.send_to(&s, &ServerFrame::Error(e.to_frame(None, self.handle.id())));
+                }
+            }
+            MountReply::Channel(tx) => {
+                let _ = tx.send(Ok(self.handle.snapshot()));
+            }
         }
 
         while let Some(msg) = rx.recv().await {
@@ -358,18 +516,60 @@ impl<C: Component> Actor<C> {
                     let (props, reply) = *p;
                     self.props_changed(props, reply).await
                 }
-                Msg::Sync => {
+                Msg::Sync(s) => {
                     let state = self.visible(&self.last);
-                    self.send_frame(&ServerFrame::State {
-                        id: self.handle.id().to_string(),
-                        version: self.version,
-                        state,
-                    });
+                    self.send_to(
+                        &s,
+                        &ServerFrame::State {
+                            id: self.handle.id().to_string(),
+                            version: self.version,
+                            state,
+                            sig: self.sig.clone(),
+                        },
+                    );
+                }
+                Msg::Attach(a) => {
+                    let (s, req) = *a;
+                    self.handle.shared.add_owner(s.clone());
+                    let visible = self.visible(&self.last);
+                    self.send_to(&s, &self.mounted_frame(req, visible, false));
+                }
+                Msg::Detach(d) => {
+                    let (s, req, reason) = *d;
+                    let left = self.handle.shared.remove_owner(s.id);
+                    if let Some(req) = req {
+                        self.send_to(
+                            &s,
+                            &ServerFrame::Unmounted {
+                                req: Some(req),
+                                id: self.handle.id().to_string(),
+                            },
+                        );
+                    }
+                    if left == 0 {
+                        self.finish(reason, None, true).await;
+                        return;
+                    }
                 }
                 Msg::Restore(r) => {
                     let (state, target, tx) = *r;
                     let res = self.restore(state, target);
                     let _ = tx.send(res);
+                }
+                Msg::Debounced(d) => {
+                    let (key, gen, handler) = *d;
+                    if self.ctx.debounce_current(&key, gen) {
+                        self.call(CallMsg {
+                            method: handler.to_owned(),
+                            args: Vec::new(),
+                            trace: None,
+                            source: CallSource::Timer,
+                            reply: ReplyTo::Nobody,
+                            key: None,
+                            hops: 0,
+                        })
+                        .await;
+                    }
                 }
                 Msg::Stop(reason, req) => {
                     self.finish(reason, req, true).await;
@@ -381,7 +581,25 @@ impl<C: Component> Actor<C> {
         self.finish(UnmountReason::Shutdown, None, true).await;
     }
 
-    async fn finish(&mut self, reason: UnmountReason, req: Option<u32>, run_hook: bool) {
+    fn mounted_frame(&self, req: u32, state: Value, rehydrated: bool) -> ServerFrame {
+        ServerFrame::Mounted {
+            req,
+            id: self.handle.id().to_string(),
+            component: C::NAME.to_owned(),
+            version: self.version,
+            state,
+            sig: self.sig.clone(),
+            rehydrated,
+            shared: C::SHARED,
+        }
+    }
+
+    async fn finish(
+        &mut self,
+        reason: UnmountReason,
+        req: Option<(Arc<Session>, u32)>,
+        run_hook: bool,
+    ) {
         if run_hook {
             let (state, ctx) = (&mut self.state, &mut self.ctx);
             let step = std::panic::catch_unwind(AssertUnwindSafe(move || {
@@ -397,13 +615,16 @@ impl<C: Component> Actor<C> {
             reason,
             version: self.version,
         });
-        if reason == UnmountReason::Client {
-            self.send_frame(&ServerFrame::Unmounted {
-                req,
-                id: self.handle.id().to_string(),
-            });
+        if let Some((s, req)) = req {
+            self.send_to(
+                &s,
+                &ServerFrame::Unmounted {
+                    req: Some(req),
+                    id: self.handle.id().to_string(),
+                },
+            );
         }
-        self.rt.unregister(self.handle.iid());
+        self.rt.unregister(&self.handle);
     }
 
     /// Turns a finished step into [`Ran`], recording panics.
@@ -423,14 +644,24 @@ impl<C: Component> Actor<C> {
     }
 
     async fn call(&mut self, msg: CallMsg) {
-        let started = Instant::now();
         let CallMsg {
             method,
             args,
             trace,
             source,
             reply,
+            key,
+            hops,
         } = msg;
+        if let Some(k) = &key {
+            if let Some(done) = self.recent.get(k) {
+                // A retry of a call already applied: answer as the first time.
+                let done = done.clone();
+                self.answer(reply, done);
+                return;
+            }
+        }
+        let started = Instant::now();
         let recording = self.recorder().enabled();
         let rec_args = if recording { args.clone() } else { Vec::new() };
         let trace = trace.as_deref().and_then(server_span);
@@ -440,7 +671,7 @@ impl<C: Component> Actor<C> {
             std::panic::catch_unwind(AssertUnwindSafe(|| state.dispatch(&method, args, ctx)));
         let res = drive::<C>(&method, step).await;
         let ran = self.after_step(&method, res);
-        let outcome = self.settle(ran, trace.as_ref()).await;
+        let outcome = self.settle(ran, trace.as_ref(), hops).await;
         let outcome = match outcome {
             Err(ActionError::UnknownMethod {
                 component,
@@ -449,12 +680,7 @@ impl<C: Component> Actor<C> {
             }) => Err(ActionError::UnknownMethod {
                 component,
                 method: m,
-                available: C::meta()
-                    .actions
-                    .iter()
-                    .map(|a| a.name)
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                available: available_actions::<C>(),
             }),
             other => other,
         };
@@ -462,8 +688,10 @@ impl<C: Component> Actor<C> {
             let method_name = C::meta()
                 .actions
                 .iter()
-                .find(|a| a.name == method)
-                .map(|a| Cow::Borrowed(a.name))
+                .map(|a| a.name)
+                .chain(C::HANDLERS.iter().copied())
+                .find(|a| *a == method)
+                .map(Cow::Borrowed)
                 .unwrap_or_else(|| Cow::Owned(method.clone()));
             self.record(EventBody::Action {
                 method: method_name,
@@ -479,6 +707,9 @@ impl<C: Component> Actor<C> {
                 trace: trace.clone(),
                 source,
             });
+        }
+        if let Some(k) = key {
+            self.recent.put(k, outcome.clone());
         }
         self.answer(reply, outcome);
     }
@@ -497,7 +728,7 @@ impl<C: Component> Actor<C> {
                 }));
                 let res = drive::<C>("on_props_changed", step).await;
                 let ran = self.after_step("on_props_changed", res);
-                let out = self.settle(ran, None).await;
+                let out = self.settle(ran, None, 0).await;
                 if out.is_ok() {
                     self.props = Arc::new(props_json);
                     self.store_snapshot();
@@ -508,19 +739,24 @@ impl<C: Component> Actor<C> {
         self.answer(reply, outcome);
     }
 
-    /// After a step: on success publish the change; on failure roll back.
+    /// After a step: on success publish the change and its effects; on
+    /// failure roll back and discard the effects.
     async fn settle(
         &mut self,
         ran: Ran,
         trace: Option<&TraceContext>,
+        hops: u8,
     ) -> Result<Value, ActionError> {
         match ran {
             Ran::Ok(v) => {
                 let t0 = Instant::now();
                 match serde_json::to_value(&self.state) {
                     Ok(new) => {
-                        self.publish(new, t0, trace);
-                        self.flush_events();
+                        let changed = self.publish(new, t0, trace);
+                        self.flush_effects();
+                        if changed {
+                            self.notify_dependents(hops);
+                        }
                         Ok(v)
                     }
                     Err(e) => {
@@ -542,7 +778,7 @@ impl<C: Component> Actor<C> {
     }
 
     fn rollback(&mut self) {
-        self.ctx.events.clear();
+        self.ctx.effects = Default::default();
         let changed = serde_json::to_value(&self.state)
             .map(|now| now != *self.last)
             .unwrap_or(true);
@@ -559,9 +795,17 @@ impl<C: Component> Actor<C> {
         }
     }
 
+    fn sign(&self, visible: &Value) -> Option<String> {
+        self.rt
+            .signer
+            .as_ref()
+            .map(|s| s.sign(C::NAME, self.handle.id(), self.version, visible))
+    }
+
     /// Diffs `new` against the last state and, when it differs, bumps the
-    /// version and sends one patch.
-    fn publish(&mut self, new: Value, t0: Instant, trace: Option<&TraceContext>) {
+    /// version and sends one patch to every owner. Returns whether the
+    /// visible state changed.
+    fn publish(&mut self, new: Value, t0: Instant, trace: Option<&TraceContext>) -> bool {
         let ops = visible_diff(&self.last, &new, C::SERVER_ONLY);
         let changed = !ops.0.is_empty() || *self.last != new;
         self.last = Arc::new(new);
@@ -570,11 +814,15 @@ impl<C: Component> Actor<C> {
                 // Only server-only fields changed: keep the snapshot current.
                 self.store_snapshot();
             }
-            return;
+            return false;
         }
         let diff_time = t0.elapsed();
         let base = self.version;
         self.version += 1;
+        if self.rt.signer.is_some() {
+            let visible = self.visible(&self.last);
+            self.sig = self.sign(&visible);
+        }
         self.store_snapshot();
         let t1 = Instant::now();
         let frame = ServerFrame::Patch {
@@ -583,12 +831,14 @@ impl<C: Component> Actor<C> {
             version: self.version,
             ops,
             trace: trace.map(TraceContext::traceparent),
+            sig: self.sig.clone(),
         };
         let encoded = encode(&frame);
+        self.rt.patches_encoded.fetch_add(1, Ordering::Relaxed);
         let bytes = encoded.as_ref().map(|s| s.len()).unwrap_or(0);
         let encode_time = t1.elapsed();
         if let Some(text) = encoded {
-            self.handle.shared.session.send(text);
+            self.handle.shared.send_all(&text);
         }
         if self.recorder().enabled() {
             if let ServerFrame::Patch { ops, .. } = frame {
@@ -603,17 +853,19 @@ impl<C: Component> Actor<C> {
                 });
             }
         }
+        true
     }
 
-    fn flush_events(&mut self) {
-        for (name, data) in std::mem::take(&mut self.ctx.events) {
+    fn flush_effects(&mut self) {
+        let effects = std::mem::take(&mut self.ctx.effects);
+        for (name, data) in effects.events {
             let frame = ServerFrame::Event {
                 id: self.handle.id().to_string(),
                 name: name.to_string(),
                 data,
             };
             if let Some(text) = encode(&frame) {
-                self.handle.shared.session.send(text);
+                self.handle.shared.send_all(&text);
             }
             if self.recorder().enabled() {
                 if let ServerFrame::Event { data, .. } = frame {
@@ -621,11 +873,68 @@ impl<C: Component> Actor<C> {
                 }
             }
         }
+        for (target, name, data) in effects.emits_to {
+            let session = self.handle.shared.owners().into_iter().next();
+            match self.rt.find_target(session.as_ref(), &target) {
+                Some(t) => {
+                    let frame = ServerFrame::Event {
+                        id: t.id().to_string(),
+                        name: name.to_string(),
+                        data,
+                    };
+                    if let Some(text) = encode(&frame) {
+                        t.shared.send_all(&text);
+                    }
+                }
+                None => tracing::warn!(
+                    target: "fluxlive::bus",
+                    component = C::NAME,
+                    target_id = %target,
+                    event = %name,
+                    "emit_to: no such instance; event dropped"
+                ),
+            }
+        }
+        for (event, data) in effects.broadcasts {
+            for (iid, handler) in self.rt.bus.subscribers(&event) {
+                if let Some(h) = self.rt.instance(iid) {
+                    let msg = handler_call(handler, vec![data.clone()], CallSource::Event, 0);
+                    if h.shared.tx.try_send(msg).is_err() {
+                        tracing::warn!(target: "fluxlive::bus", event = %event, iid, "subscriber mailbox full; event dropped");
+                    }
+                }
+            }
+        }
+    }
+
+    fn notify_dependents(&self, hops: u8) {
+        let deps = self.rt.bus.dependents(self.handle.iid());
+        if deps.is_empty() {
+            return;
+        }
+        if hops >= MAX_HOPS {
+            tracing::error!(target: "fluxlive::bus", component = C::NAME, "dependency chain longer than {MAX_HOPS}; stopped");
+            return;
+        }
+        let visible = self.visible(&self.last);
+        for (iid, handler) in deps {
+            if let Some(h) = self.rt.instance(iid) {
+                let msg = handler_call(
+                    handler,
+                    vec![visible.clone(), Value::from(self.version)],
+                    CallSource::Dependency,
+                    hops + 1,
+                );
+                if h.shared.tx.try_send(msg).is_err() {
+                    tracing::warn!(target: "fluxlive::bus", iid, "dependent mailbox full; update dropped");
+                }
+            }
+        }
     }
 
     fn answer(&self, reply: ReplyTo, outcome: Result<Value, ActionError>) {
         match reply {
-            ReplyTo::Client(req) => {
+            ReplyTo::Session(s, req) => {
                 let frame = match outcome {
                     Ok(result) => ServerFrame::Reply {
                         req,
@@ -634,10 +943,15 @@ impl<C: Component> Actor<C> {
                     },
                     Err(e) => ServerFrame::Error(e.to_frame(Some(req), self.handle.id())),
                 };
-                self.send_frame(&frame);
+                self.send_to(&s, &frame);
             }
             ReplyTo::Channel(tx) => {
                 let _ = tx.send(outcome);
+            }
+            ReplyTo::Nobody => {
+                if let Err(e) = outcome {
+                    tracing::warn!(target: "fluxlive::bus", component = C::NAME, error = %e, "handler failed");
+                }
             }
         }
     }
@@ -677,25 +991,29 @@ impl<C: Component> Actor<C> {
     }
 
     fn store_snapshot(&self) {
-        let snap = Snapshot {
+        *lock(&self.handle.shared.snap) = Snapshot {
             version: self.version,
             full: self.last.clone(),
             props: self.props.clone(),
             server_only: C::SERVER_ONLY,
+            sig: self.sig.clone(),
         };
-        *self
-            .handle
-            .shared
-            .snap
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = snap;
     }
 
-    fn send_frame(&self, frame: &ServerFrame) {
+    fn send_to(&self, s: &Session, frame: &ServerFrame) {
         if let Some(text) = encode(frame) {
-            self.handle.shared.session.send(text);
+            s.send(text);
         }
     }
+}
+
+pub(crate) fn available_actions<C: Component>() -> String {
+    C::meta()
+        .actions
+        .iter()
+        .map(|a| a.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Drives a hook or action step to completion, turning a panic into

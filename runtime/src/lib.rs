@@ -58,6 +58,7 @@
 //! | [`config`] | [`Config`] |
 //! | `debug` | the DevTools debug channel (`/__live/debug`) |
 
+pub mod bus;
 pub mod component;
 pub mod config;
 pub mod ctx;
@@ -68,10 +69,13 @@ mod live;
 mod replay;
 mod runtime;
 mod session;
+pub mod signing;
+mod ssr;
 pub mod testing;
 mod ws;
 
-pub use component::{Component, LiveState, NoProps, Step};
+pub use bus::BusError;
+pub use component::{Component, LiveState, NoProps, Render, Step};
 pub use config::Config;
 pub use ctx::Ctx;
 pub use debug::DebugConfig;
@@ -81,6 +85,8 @@ pub use fluxlive_macros::{live_component, Live};
 pub use fluxlive_protocol as protocol;
 pub use live::{Live, LiveBuilder, Stats};
 pub use replay::ReplayError;
+pub use signing::SnapshotError;
+pub use ssr::{SsrError, SsrPage};
 
 #[doc(hidden)]
 pub use component::__private;

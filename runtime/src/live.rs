@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::debug::{DebugConfig, DebugSettings};
 use crate::instance::{CallMsg, Factory, Msg, ReplyTo, TypedFactory};
 use crate::runtime::Runtime;
+use crate::signing::Signer;
 use crate::ActionError;
 use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
 use axum::http::header;
@@ -38,6 +39,9 @@ pub struct Stats {
     pub instances: usize,
     /// Instances mounted since start.
     pub total_mounted: u64,
+    /// Patch frames encoded since start: one per state change, however
+    /// many connections share the instance.
+    pub patches_encoded: u64,
 }
 
 /// Builds a [`Live`].
@@ -46,6 +50,9 @@ pub struct LiveBuilder {
     factories: HashMap<&'static str, Arc<dyn Factory>>,
     recorder: Option<Recorder>,
     debug: Option<DebugConfig>,
+    secret: Option<Vec<u8>>,
+    rehydration: bool,
+    snapshot_max_age: Duration,
 }
 
 impl Live {
@@ -56,6 +63,9 @@ impl Live {
             factories: HashMap::new(),
             recorder: None,
             debug: None,
+            secret: None,
+            rehydration: true,
+            snapshot_max_age: Duration::from_secs(24 * 3600),
         }
     }
 
@@ -83,6 +93,7 @@ impl Live {
             sessions: self.rt.session_count(),
             instances: self.rt.instance_count(),
             total_mounted: self.rt.total_mounted.load(Ordering::Relaxed),
+            patches_encoded: self.rt.patches_encoded.load(Ordering::Relaxed),
         }
     }
 
@@ -135,6 +146,8 @@ pub(crate) async fn call_iid(
             trace: None,
             source,
             reply: ReplyTo::Channel(tx),
+            key: None,
+            hops: 0,
         })))
         .await
         .map_err(|_| gone())?;
@@ -146,6 +159,26 @@ impl LiveBuilder {
     pub fn component<C: Component>(mut self) -> Self {
         self.factories
             .insert(C::NAME, Arc::new(TypedFactory::<C>::new()));
+        self
+    }
+
+    /// The key that signs client-held states for rehydration. Without one
+    /// (and without `FLUXLIVE_SECRET`), a random key is made per start:
+    /// rehydration then works within one process but not across restarts.
+    pub fn secret(mut self, key: impl Into<Vec<u8>>) -> Self {
+        self.secret = Some(key.into());
+        self
+    }
+
+    /// Signed rehydration on (default) or off.
+    pub fn rehydration(mut self, on: bool) -> Self {
+        self.rehydration = on;
+        self
+    }
+
+    /// Oldest signed state accepted for rehydration (default 24 h).
+    pub fn snapshot_max_age(mut self, d: Duration) -> Self {
+        self.snapshot_max_age = d;
         self
     }
 
@@ -213,8 +246,27 @@ impl LiveBuilder {
         for f in self.factories.values() {
             recorder.register_type(f.meta());
         }
+        let signer = self.rehydration.then(|| {
+            let key = self
+                .secret
+                .or_else(|| std::env::var("FLUXLIVE_SECRET").ok().filter(|s| !s.is_empty()).map(String::into_bytes))
+                .unwrap_or_else(|| {
+                    tracing::warn!(
+                        target: "fluxlive::config",
+                        "no rehydration secret configured (LiveBuilder::secret or FLUXLIVE_SECRET): using a random key, so clients cannot rehydrate across a server restart"
+                    );
+                    rand::random::<[u8; 32]>().to_vec()
+                });
+            Signer::new(key, self.snapshot_max_age)
+        });
         Live {
-            rt: Arc::new(Runtime::new(self.config, self.factories, recorder, debug)),
+            rt: Arc::new(Runtime::new(
+                self.config,
+                self.factories,
+                recorder,
+                debug,
+                signer,
+            )),
         }
     }
 }

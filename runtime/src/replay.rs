@@ -75,7 +75,7 @@ impl<C: Component> TypedReplica<C> {
                 }
             })
             .map_err(|e| format!("bad props: {e}"))?;
-        let mut ctx = Ctx::new(Arc::from("replay"), 0, 0, C::NAME);
+        let mut ctx = Ctx::new(Arc::from("replay"), 0, 0, C::NAME, C::HANDLERS);
         let state =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| C::create(props, &mut ctx)))
                 .map_err(|p| format!("mount panicked: {}", crate::instance::panic_message(&p)))?
@@ -89,7 +89,7 @@ impl<C: Component> TypedReplica<C> {
         let last = serde_json::to_value(&st).map_err(|e| e.to_string())?;
         Ok(Self {
             state: st,
-            ctx: Ctx::new(Arc::from("replay"), 0, 0, C::NAME),
+            ctx: Ctx::new(Arc::from("replay"), 0, 0, C::NAME, C::HANDLERS),
             last,
         })
     }
@@ -119,7 +119,7 @@ impl<C: Component> Replica for TypedReplica<C> {
                 state.dispatch(method, args, ctx)
             }));
             let res = drive::<C>(method, step).await;
-            self.ctx.events.clear();
+            self.ctx.effects = Default::default();
             match res {
                 Ok(v) => match serde_json::to_value(&self.state) {
                     Ok(new) => {

@@ -1,9 +1,11 @@
 //! The shared core behind a [`Live`](crate::Live) handle: registered types,
 //! sessions, the instance table and the recorder.
 
+use crate::bus::Bus;
 use crate::config::Config;
 use crate::instance::{Factory, InstanceHandle, Msg};
 use crate::session::Session;
+use crate::signing::Signer;
 use fluxlive_instrumentation::Recorder;
 use fluxlive_protocol::record::UnmountReason;
 use std::collections::HashMap;
@@ -24,6 +26,14 @@ pub(crate) struct Runtime {
     pub(crate) picks: tokio::sync::broadcast::Sender<Option<u64>>,
     /// Instances under time travel → their newest version before it began.
     pub(crate) travel: Arc<Mutex<HashMap<u64, u64>>>,
+    /// Signs client-held states for rehydration (`None`: turned off).
+    pub(crate) signer: Option<Signer>,
+    pub(crate) bus: Bus,
+    /// Shared instances by (type, key).
+    shared: Mutex<HashMap<(&'static str, String), InstanceHandle>>,
+    /// Patch frames encoded since start (one per change, whatever the number of owners).
+    pub(crate) patches_encoded: AtomicU64,
+    shared_mount: Mutex<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -36,6 +46,7 @@ impl Runtime {
         factories: HashMap<&'static str, Arc<dyn Factory>>,
         recorder: Recorder,
         debug: Option<crate::debug::DebugSettings>,
+        signer: Option<Signer>,
     ) -> Self {
         Self {
             config,
@@ -50,6 +61,11 @@ impl Runtime {
             total_mounted: AtomicU64::new(0),
             picks: tokio::sync::broadcast::channel(64).0,
             travel: Arc::new(Mutex::new(HashMap::new())),
+            signer,
+            bus: Bus::default(),
+            shared: Mutex::new(HashMap::new()),
+            patches_encoded: AtomicU64::new(0),
+            shared_mount: Mutex::new(()),
         }
     }
 
@@ -62,9 +78,56 @@ impl Runtime {
         lock(&self.instances).insert(h.iid(), h);
     }
 
-    pub(crate) fn unregister(&self, iid: u64) {
+    pub(crate) fn unregister(&self, h: &InstanceHandle) {
+        let iid = h.iid();
         lock(&self.instances).remove(&iid);
         lock(&self.travel).remove(&iid);
+        self.bus.remove(iid);
+        if h.shared.is_shared {
+            let mut shared = lock(&self.shared);
+            let k = (h.component(), h.id().to_string());
+            if shared.get(&k).is_some_and(|x| x.iid() == iid) {
+                shared.remove(&k);
+            }
+        }
+    }
+
+    /// The live shared instance of `component` under `key`.
+    pub(crate) fn shared_instance(
+        &self,
+        component: &'static str,
+        key: &str,
+    ) -> Option<InstanceHandle> {
+        lock(&self.shared)
+            .get(&(component, key.to_owned()))
+            .filter(|h| !h.shared.tx.is_closed())
+            .cloned()
+    }
+
+    /// Serializes shared mounts so two connections mounting the same key at
+    /// once get one instance.
+    pub(crate) fn shared_mount_lock(&self) -> MutexGuard<'_, ()> {
+        lock(&self.shared_mount)
+    }
+
+    pub(crate) fn register_shared(&self, h: InstanceHandle) {
+        lock(&self.shared).insert((h.component(), h.id().to_string()), h);
+    }
+
+    /// Resolves an instance id as seen from `session`: its own instances
+    /// first, then shared instances by key.
+    pub(crate) fn find_target(
+        &self,
+        session: Option<&Arc<Session>>,
+        id: &str,
+    ) -> Option<InstanceHandle> {
+        if let Some(h) = session.and_then(|s| s.get(id)) {
+            return Some(h);
+        }
+        lock(&self.shared)
+            .iter()
+            .find(|((_, k), _)| k == id)
+            .map(|(_, h)| h.clone())
     }
 
     pub(crate) fn instance(&self, iid: u64) -> Option<InstanceHandle> {
@@ -103,7 +166,7 @@ impl Runtime {
     pub(crate) fn end_session(&self, session: &Arc<Session>, reason: UnmountReason) {
         lock(&self.sessions).remove(&session.id);
         for h in session.drain() {
-            stop(&h, reason, None);
+            release(&h, session, reason, None);
         }
     }
 
@@ -124,11 +187,27 @@ impl Runtime {
     }
 }
 
-/// Asks an instance to stop. Stop messages may wait for mailbox room: they
-/// must not be lost, or the instance would leak.
-pub(crate) fn stop(h: &InstanceHandle, reason: UnmountReason, req: Option<u32>) {
+/// A session lets go of an instance: a shared instance loses an owner (and
+/// stops when it has none), any other instance stops.
+pub(crate) fn release(
+    h: &InstanceHandle,
+    session: &Arc<Session>,
+    reason: UnmountReason,
+    req: Option<u32>,
+) {
+    let msg = if h.shared.is_shared {
+        Msg::Detach(Box::new((session.clone(), req, reason)))
+    } else {
+        Msg::Stop(reason, req.map(|r| (session.clone(), r)))
+    };
+    deliver_reliably(h, msg);
+}
+
+/// Lifecycle messages may wait for mailbox room: they must not be lost, or
+/// the instance would leak.
+fn deliver_reliably(h: &InstanceHandle, msg: Msg) {
     let tx = h.shared.tx.clone();
-    if let Err(mpsc_err) = tx.try_send(Msg::Stop(reason, req)) {
+    if let Err(mpsc_err) = tx.try_send(msg) {
         let msg = match mpsc_err {
             tokio::sync::mpsc::error::TrySendError::Full(m) => m,
             tokio::sync::mpsc::error::TrySendError::Closed(_) => return,

@@ -109,6 +109,10 @@ impl Session {
         lock(&self.instances).drain().map(|(_, h)| h).collect()
     }
 
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.instances).len()
+    }
+
     pub(crate) fn handles(&self) -> Vec<InstanceHandle> {
         lock(&self.instances).values().cloned().collect()
     }

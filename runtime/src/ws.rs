@@ -3,44 +3,55 @@
 
 use crate::error::Rejection;
 use crate::instance::{encode, CallMsg, InstanceHandle, Msg, ReplyTo};
-use crate::runtime::{stop, Runtime};
+use crate::instance::{MountReply, Seed};
+use crate::runtime::{release, Runtime};
 use crate::session::{token_eq, Session};
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use fluxlive_instrumentation::{Event, EventBody};
-use fluxlive_protocol::app::{ClientFrame, DebugAnnounce, ServerFrame};
+use fluxlive_protocol::app::{BatchOutcome, ClientFrame, DebugAnnounce, ServerFrame};
 use fluxlive_protocol::record::{CallSource, UnmountReason};
 use fluxlive_protocol::PROTOCOL_VERSION;
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 pub(crate) async fn serve(rt: Arc<Runtime>, socket: WebSocket, peer: Option<SocketAddr>) {
     rt.connections.fetch_add(1, Ordering::Relaxed);
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(rt.config.outbox);
+    let batching = Arc::new(AtomicBool::new(false));
+    let writer_batching = batching.clone();
 
-    // Writer: drain everything queued, then flush once, so bursts of patches
-    // cost one syscall rather than one each.
+    // Writer: drain everything queued and flush once, so bursts of patches
+    // cost one syscall rather than one each. A client that said it
+    // understands `batch` gets the queued frames coalesced into one frame.
     let writer = tokio::spawn(async move {
+        let mut queued: Vec<Utf8Bytes> = Vec::new();
         while let Some(first) = rx.recv().await {
-            if sink.feed(Message::Text(first)).await.is_err() {
-                return;
-            }
-            let mut n = 0;
-            while n < 256 {
+            queued.push(first);
+            while queued.len() < MAX_COALESCE {
                 match rx.try_recv() {
-                    Ok(m) => {
-                        if sink.feed(Message::Text(m)).await.is_err() {
-                            return;
-                        }
-                        n += 1;
-                    }
+                    Ok(m) => queued.push(m),
                     Err(_) => break,
                 }
             }
-            if sink.flush().await.is_err() {
+            let ok = if queued.len() > 1 && writer_batching.load(Ordering::Relaxed) {
+                let frame = coalesce(&queued);
+                queued.clear();
+                sink.send(Message::Text(frame)).await.is_ok()
+            } else {
+                let mut ok = true;
+                for m in queued.drain(..) {
+                    if sink.feed(Message::Text(m)).await.is_err() {
+                        ok = false;
+                        break;
+                    }
+                }
+                ok && sink.flush().await.is_ok()
+            };
+            if !ok {
                 return;
             }
         }
@@ -53,6 +64,7 @@ pub(crate) async fn serve(rt: Arc<Runtime>, socket: WebSocket, peer: Option<Sock
         session: None,
         generation: 0,
         peer,
+        batching,
     };
     let first = tokio::time::timeout(rt.config.hello_timeout, stream.next()).await;
     let mut pending = match first {
@@ -97,12 +109,31 @@ pub(crate) async fn serve(rt: Arc<Runtime>, socket: WebSocket, peer: Option<Sock
     rt.connections.fetch_sub(1, Ordering::Relaxed);
 }
 
+/// Most frames coalesced into one `batch` frame.
+const MAX_COALESCE: usize = 256;
+
+/// `{"t":"batch","frames":[…]}` from already-encoded frames, without re-encoding them.
+fn coalesce(frames: &[Utf8Bytes]) -> Utf8Bytes {
+    let len: usize = frames.iter().map(|f| f.len() + 1).sum();
+    let mut out = String::with_capacity(len + 32);
+    out.push_str(r#"{"t":"batch","frames":["#);
+    for (i, f) in frames.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(f.as_str());
+    }
+    out.push_str("]}");
+    Utf8Bytes::from(out)
+}
+
 struct Conn {
     rt: Arc<Runtime>,
     tx: mpsc::Sender<Utf8Bytes>,
     session: Option<Arc<Session>>,
     generation: u64,
     peer: Option<SocketAddr>,
+    batching: Arc<AtomicBool>,
 }
 
 impl Conn {
@@ -147,7 +178,14 @@ impl Conn {
         };
         if self.session.is_none() {
             match frame {
-                ClientFrame::Hello { protocol, resume } => {
+                ClientFrame::Hello {
+                    protocol,
+                    resume,
+                    caps,
+                } => {
+                    if caps.iter().any(|c| c == "batch") {
+                        self.batching.store(true, Ordering::Relaxed);
+                    }
                     if protocol != PROTOCOL_VERSION {
                         self.start(None).await;
                         self.reject(Rejection::ProtocolMismatch {
@@ -235,73 +273,34 @@ impl Conn {
             ClientFrame::Hello { .. } => self.reject(Rejection::BadFrame(
                 "`hello` must be the first frame on a connection".into(),
             )),
+            ClientFrame::Batch { frames } => {
+                for f in frames.into_iter().take(MAX_COALESCE) {
+                    if matches!(f, ClientFrame::Batch { .. } | ClientFrame::Hello { .. }) {
+                        self.reject(Rejection::BadFrame(
+                            "a batch may not contain `batch` or `hello` frames".into(),
+                        ));
+                        continue;
+                    }
+                    Box::pin(self.dispatch(f)).await;
+                }
+            }
+            ClientFrame::BatchCall { req, calls } => self.batch_call(&session, req, calls),
             ClientFrame::Mount {
                 req,
                 component,
                 props,
                 id,
-            } => {
-                let Some(factory) = self.rt.factories.get(component.as_str()).cloned() else {
-                    let mut registered: Vec<&str> = self.rt.factories.keys().copied().collect();
-                    registered.sort_unstable();
-                    self.reject_req(
-                        Rejection::UnknownComponent {
-                            name: component,
-                            registered: registered.join(", "),
-                        },
-                        Some(req),
-                    );
-                    return;
-                };
-                let id = match id {
-                    Some(id) if id.is_empty() || id.len() > 128 => {
-                        self.reject_req(
-                            Rejection::BadFrame(format!(
-                                "mount: instance id must be 1 to 128 bytes, got {}",
-                                id.len()
-                            )),
-                            Some(req),
-                        );
-                        return;
-                    }
-                    Some(id) => id,
-                    None => loop {
-                        let candidate = session.auto_id(factory.meta().name);
-                        if !session.contains(&candidate) {
-                            break candidate;
-                        }
-                    },
-                };
-                if session.contains(&id) {
-                    self.reject_req(Rejection::DuplicateId { id }, Some(req));
-                    return;
-                }
-                if session.handles().len() >= self.rt.config.max_instances_per_session {
-                    self.reject_req(
-                        Rejection::BadFrame(format!(
-                            "mount: this connection already holds the maximum of {} instances",
-                            self.rt.config.max_instances_per_session
-                        )),
-                        Some(req),
-                    );
-                    return;
-                }
-                match factory.spawn(&self.rt, &session, Arc::from(id), props, req) {
-                    Ok(handle) => {
-                        session.insert(handle);
-                    }
-                    Err(r) => self.reject_req(r, Some(req)),
-                }
-            }
+                snapshot,
+            } => self.mount(&session, req, component, props, id, snapshot),
             ClientFrame::Call {
                 req,
                 id,
                 method,
                 args,
                 trace,
-                key: _,
+                key,
             } => {
-                let h = match self.owned(&id, Some(&method)) {
+                let h = match self.callable(&id, &method) {
                     Ok(h) => h,
                     Err(r) => return self.reject_req(r, Some(req)),
                 };
@@ -310,7 +309,9 @@ impl Conn {
                     args,
                     trace,
                     source: CallSource::Client,
-                    reply: ReplyTo::Client(req),
+                    reply: ReplyTo::Session(session.clone(), req),
+                    key,
+                    hops: 0,
                 }));
                 self.deliver(&h, msg, req);
             }
@@ -319,10 +320,14 @@ impl Conn {
                     Ok(h) => h,
                     Err(r) => return self.reject_req(r, Some(req)),
                 };
-                self.deliver(&h, Msg::Props(Box::new((props, ReplyTo::Client(req)))), req);
+                self.deliver(
+                    &h,
+                    Msg::Props(Box::new((props, ReplyTo::Session(session.clone(), req)))),
+                    req,
+                );
             }
             ClientFrame::Unmount { req, id } => match session.remove(&id) {
-                Some(h) => stop(&h, UnmountReason::Client, Some(req)),
+                Some(h) => release(&h, &session, UnmountReason::Client, Some(req)),
                 None => self.reject_req(
                     Rejection::NotMounted {
                         id,
@@ -332,7 +337,7 @@ impl Conn {
                 ),
             },
             ClientFrame::Sync { id } => match self.owned(&id, Some("sync")) {
-                Ok(h) => self.deliver(&h, Msg::Sync, 0),
+                Ok(h) => self.deliver(&h, Msg::Sync(session.clone()), 0),
                 Err(r) => self.reject(r),
             },
             ClientFrame::Renders { items, spans } => {
@@ -362,6 +367,187 @@ impl Conn {
                 let _ = self.rt.picks.send(iid);
             }
         }
+    }
+
+    fn mount(
+        &mut self,
+        session: &Arc<Session>,
+        req: u32,
+        component: String,
+        props: serde_json::Value,
+        id: Option<String>,
+        snapshot: Option<fluxlive_protocol::app::SignedState>,
+    ) {
+        let Some(factory) = self.rt.factories.get(component.as_str()).cloned() else {
+            let mut registered: Vec<&str> = self.rt.factories.keys().copied().collect();
+            registered.sort_unstable();
+            return self.reject_req(
+                Rejection::UnknownComponent {
+                    name: component,
+                    registered: registered.join(", "),
+                },
+                Some(req),
+            );
+        };
+        let name = factory.meta().name;
+        let id = match id {
+            Some(id) if id.is_empty() || id.len() > 128 => {
+                return self.reject_req(
+                    Rejection::BadFrame(format!(
+                        "mount: instance id must be 1 to 128 bytes, got {}",
+                        id.len()
+                    )),
+                    Some(req),
+                );
+            }
+            Some(id) => id,
+            None if factory.is_shared() => {
+                return self.reject_req(Rejection::SharedNeedsKey { component: name }, Some(req))
+            }
+            None => loop {
+                let candidate = session.auto_id(name);
+                if !session.contains(&candidate) {
+                    break candidate;
+                }
+            },
+        };
+        if session.contains(&id) {
+            return self.reject_req(Rejection::DuplicateId { id }, Some(req));
+        }
+        if session.len() >= self.rt.config.max_instances_per_session {
+            return self.reject_req(
+                Rejection::BadFrame(format!(
+                    "mount: this connection already holds the maximum of {} instances",
+                    self.rt.config.max_instances_per_session
+                )),
+                Some(req),
+            );
+        }
+        if factory.is_shared() {
+            let _guard = self.rt.shared_mount_lock();
+            if let Some(h) = self.rt.shared_instance(name, &id) {
+                session.insert(h.clone());
+                return self.deliver(&h, Msg::Attach(Box::new((session.clone(), req))), req);
+            }
+            let seed = match snapshot {
+                Some(s) => Seed::Signed(props, s),
+                None => Seed::Props(props),
+            };
+            match factory.spawn(
+                &self.rt,
+                Some(session.clone()),
+                Arc::from(id),
+                seed,
+                MountReply::Frame(session.clone(), req),
+            ) {
+                Ok(h) => {
+                    self.rt.register_shared(h.clone());
+                    session.insert(h);
+                }
+                Err(r) => self.reject_req(r, Some(req)),
+            }
+            return;
+        }
+        let seed = match snapshot {
+            Some(s) => Seed::Signed(props, s),
+            None => Seed::Props(props),
+        };
+        match factory.spawn(
+            &self.rt,
+            Some(session.clone()),
+            Arc::from(id),
+            seed,
+            MountReply::Frame(session.clone(), req),
+        ) {
+            Ok(handle) => {
+                session.insert(handle);
+            }
+            Err(r) => self.reject_req(r, Some(req)),
+        }
+    }
+
+    /// The instance behind `id`, if `method` is one of its actions
+    /// (`#[handler]`s are for the event bus only).
+    fn callable(&self, id: &str, method: &str) -> Result<InstanceHandle, Rejection> {
+        let h = self.owned(id, Some(method))?;
+        if h.meta().actions.iter().any(|a| a.name == method) {
+            Ok(h)
+        } else {
+            Err(Rejection::UnknownMethod {
+                component: h.component(),
+                method: method.to_owned(),
+                available: h
+                    .meta()
+                    .actions
+                    .iter()
+                    .map(|a| a.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+        }
+    }
+
+    /// Runs the calls one after another (each on its instance's mailbox) and
+    /// answers once.
+    fn batch_call(
+        &self,
+        session: &Arc<Session>,
+        req: u32,
+        calls: Vec<fluxlive_protocol::app::BatchItem>,
+    ) {
+        let mut plan = Vec::with_capacity(calls.len());
+        for c in calls.into_iter().take(MAX_COALESCE) {
+            plan.push((self.callable(&c.id, &c.method), c));
+        }
+        let session = session.clone();
+        tokio::spawn(async move {
+            let mut results = Vec::with_capacity(plan.len());
+            for (target, c) in plan {
+                let outcome = match target {
+                    Err(r) => BatchOutcome::Err {
+                        error: r.to_frame(None),
+                    },
+                    Ok(h) => {
+                        let (tx, rx) = oneshot::channel();
+                        let msg = Msg::Call(Box::new(CallMsg {
+                            method: c.method.clone(),
+                            args: c.args,
+                            trace: None,
+                            source: CallSource::Client,
+                            reply: ReplyTo::Channel(tx),
+                            key: c.key,
+                            hops: 0,
+                        }));
+                        match h.shared.tx.send(msg).await {
+                            Err(_) => BatchOutcome::Err {
+                                error: Rejection::Gone {
+                                    component: h.component(),
+                                    id: c.id.clone(),
+                                }
+                                .to_frame(None),
+                            },
+                            Ok(()) => match rx.await {
+                                Ok(Ok(v)) => BatchOutcome::Ok { ok: v },
+                                Ok(Err(e)) => BatchOutcome::Err {
+                                    error: e.to_frame(None, &c.id),
+                                },
+                                Err(_) => BatchOutcome::Err {
+                                    error: Rejection::Gone {
+                                        component: h.component(),
+                                        id: c.id.clone(),
+                                    }
+                                    .to_frame(None),
+                                },
+                            },
+                        }
+                    }
+                };
+                results.push(outcome);
+            }
+            if let Some(text) = encode(&ServerFrame::BatchReply { req, results }) {
+                session.send(text);
+            }
+        });
     }
 
     fn deliver(&self, h: &InstanceHandle, msg: Msg, req: u32) {

@@ -41,9 +41,11 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
     }
     let self_ty = imp.self_ty.clone();
     let mut name = type_name(&self_ty)?;
+    let mut shared = false;
     let args = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(attr)?;
     for meta in args {
         match &meta {
+            Meta::Path(p) if p.is_ident("shared") => shared = true,
             Meta::NameValue(nv) if nv.path.is_ident("name") => {
                 let lit: LitStr = syn::parse2(nv.value.to_token_stream())?;
                 name = lit.value();
@@ -51,21 +53,31 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             _ => {
                 return Err(syn::Error::new_spanned(
                     meta,
-                    "unknown #[live_component] option: expected `name = \"...\"`",
+                    "unknown #[live_component] option: expected `shared` or `name = \"...\"`",
                 ))
             }
         }
     }
 
     let mut actions = Vec::new();
+    let mut handlers = Vec::new();
     let mut mount: Option<(Vec<Param>, bool)> = None;
     let mut hooks: Vec<(String, bool, bool)> = Vec::new();
     for item in &mut imp.items {
         let ImplItem::Fn(f) = item else { continue };
         let is_action = take_attr(&mut f.attrs, "action");
+        let is_handler = take_attr(&mut f.attrs, "handler");
         let fname = f.sig.ident.to_string();
+        if is_action && is_handler {
+            return Err(syn::Error::new_spanned(
+                &f.sig,
+                "a method is either an #[action] (callable by clients and the bus) or a #[handler] (the bus only), not both",
+            ));
+        }
         if is_action {
             actions.push(parse_action(f)?);
+        } else if is_handler {
+            handlers.push(parse_action(f)?);
         } else if fname == "mount" {
             if f.sig.receiver().is_some() {
                 return Err(syn::Error::new_spanned(
@@ -114,7 +126,16 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
         quote! { ::fluxlive::ActionMeta { name: #n, params: &[#(#params),*], redacted_params: &[#(#red),*] } }
     });
     let n_actions = actions.len();
-    let arms = actions.iter().map(action_arm);
+    let handler_names: Vec<&String> = actions
+        .iter()
+        .chain(handlers.iter())
+        .map(|a| &a.name)
+        .collect();
+    let arms: Vec<TokenStream> = actions
+        .iter()
+        .chain(handlers.iter())
+        .map(action_arm)
+        .collect();
 
     let (props_ty, create) = match &mount {
         None => (
@@ -136,10 +157,9 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
                 .first()
                 .map(|p| p.ty.to_token_stream())
                 .unwrap_or_else(|| quote!(::fluxlive::NoProps));
-            let call_args =
-                params
-                    .iter()
-                    .map(|p| if p.is_ctx { quote!(ctx) } else { quote!(props) });
+            let call_args = params
+                .iter()
+                .map(|p| if p.is_ctx { quote!(ctx) } else { quote!(props) });
             let ignore = if data.is_empty() {
                 quote!(let _ = props;)
             } else {
@@ -217,6 +237,8 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
         impl ::fluxlive::Component for #self_ty {
             type Props = #props_ty;
             const NAME: &'static str = #name_lit;
+            const SHARED: bool = #shared;
+            const HANDLERS: &'static [&'static str] = &[#(#handler_names),*];
 
             fn meta() -> &'static ::fluxlive::TypeMeta {
                 static ACTIONS: [::fluxlive::ActionMeta; #n_actions] = [#(#action_metas),*];

@@ -1,0 +1,342 @@
+//! Action throughput in-process, recording off vs on, in one run.
+//!
+//! Two runtimes are built side by side, one with the recorder off and one
+//! with it on; each serves a loopback socket whose client has mounted one
+//! `Counter` (the demo's shape: a step, a label, a server-only audit log,
+//! an event per increment). Two paths are timed:
+//!
+//! * `dispatch/*`: `Live::dispatch` → mailbox → actor → diff → patch and
+//!   event encoded into the session's outbox → reply over a oneshot. The
+//!   socket's writer and a draining client run concurrently, so their cost
+//!   is in the time too, but the call itself skips the socket.
+//! * `socket/*`: the app protocol over the loopback socket, 64 calls in
+//!   flight, time per call.
+//!
+//! Criterion reports each; then an interleaved pass (off, on, off, on, …)
+//! prints the recording overhead as a percentage, so that drift on a busy
+//! machine hits both sides alike.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use fluxlive::{live_component, Ctx, Live, Recorder};
+use futures_util::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Longest wait for one frame before the bench gives up.
+const DEADLINE: Duration = Duration::from_secs(10);
+/// Calls in flight on the socket path.
+const WINDOW: u64 = 64;
+
+/// The demo counter's shape.
+#[derive(Serialize, Deserialize, Default, fluxlive::Live)]
+pub struct Counter {
+    count: i64,
+    step: i64,
+    label: String,
+    #[live(server_only)]
+    #[serde(default)]
+    audit: Vec<String>,
+}
+
+#[live_component]
+impl Counter {
+    fn mount() -> Self {
+        Counter {
+            count: 0,
+            step: 1,
+            label: "Counter".into(),
+            audit: Vec::new(),
+        }
+    }
+
+    #[action]
+    fn increment(&mut self, ctx: &mut Ctx) {
+        self.count += self.step;
+        if self.audit.len() >= 32 {
+            self.audit.remove(0);
+        }
+        self.audit.push("increment".to_owned());
+        ctx.emit("count-changed", serde_json::json!({ "count": self.count }));
+    }
+
+    #[action]
+    fn count(&self) -> i64 {
+        self.count
+    }
+}
+
+#[derive(Debug)]
+struct Failed(String);
+
+fn fail(what: &str, e: impl std::fmt::Display) -> Failed {
+    Failed(format!("{what}: {e}"))
+}
+
+/// One runtime with one mounted counter, reachable both ways.
+struct Rig {
+    live: Live,
+    /// The counter's global number, for `dispatch`.
+    iid: u64,
+    /// A second socket with its own counter `c`, for the socket path.
+    ws: Ws,
+    next_ref: u32,
+}
+
+async fn serve(live: &Live) -> Result<SocketAddr, Failed> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| fail("bind", e))?;
+    let addr = listener.local_addr().map_err(|e| fail("local_addr", e))?;
+    let app = axum::Router::new().merge(live.router());
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+    });
+    Ok(addr)
+}
+
+async fn next_text(ws: &mut Ws) -> Result<String, Failed> {
+    for _ in 0..64 {
+        match tokio::time::timeout(DEADLINE, ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return Ok(t.to_string()),
+            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Err(e))) => return Err(fail("read", e)),
+            Ok(None) => return Err(Failed("socket closed".into())),
+            Err(_) => return Err(Failed("no frame before the deadline".into())),
+        }
+    }
+    Err(Failed("only control frames".into()))
+}
+
+/// Reads frames until one of type `t` (bounded).
+async fn expect(ws: &mut Ws, t: &str) -> Result<serde_json::Value, Failed> {
+    for _ in 0..1024 {
+        let text = next_text(ws).await?;
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| fail("json", e))?;
+        if v["t"] == t {
+            return Ok(v);
+        }
+        if v["t"] == "error" {
+            return Err(Failed(format!("expected {t}, got {text}")));
+        }
+    }
+    Err(Failed(format!("no {t} frame")))
+}
+
+async fn send(ws: &mut Ws, text: String) -> Result<(), Failed> {
+    ws.send(Message::text(text))
+        .await
+        .map_err(|e| fail("send", e))
+}
+
+async fn connect_and_mount(addr: SocketAddr, id: &str) -> Result<Ws, Failed> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/__live/ws"))
+        .await
+        .map_err(|e| fail("connect", e))?;
+    send(&mut ws, r#"{"t":"hello","protocol":1}"#.into()).await?;
+    expect(&mut ws, "welcome").await?;
+    send(
+        &mut ws,
+        format!(r#"{{"t":"mount","ref":1,"type":"Counter","props":{{}},"id":"{id}"}}"#),
+    )
+    .await?;
+    expect(&mut ws, "mounted").await?;
+    Ok(ws)
+}
+
+async fn rig(recording: bool) -> Result<Rig, Failed> {
+    let builder = Live::builder().component::<Counter>();
+    let live = if recording {
+        builder.recorder(Recorder::builder().build()).build()
+    } else {
+        builder.build()
+    };
+    let addr = serve(&live).await?;
+    // The dispatch target: the first instance of a fresh runtime is #1.
+    let mut drained = connect_and_mount(addr, "d").await?;
+    let iid = 1;
+    live.dispatch(iid, "count", Vec::new())
+        .await
+        .map_err(|e| fail("dispatch to instance #1 (is it the mounted counter?)", e))?;
+    // Its patches and events must be read or the outbox would fill.
+    tokio::spawn(async move { while let Some(Ok(_)) = drained.next().await {} });
+    let ws = connect_and_mount(addr, "c").await?;
+    Ok(Rig {
+        live,
+        iid,
+        ws,
+        next_ref: 2,
+    })
+}
+
+impl Rig {
+    async fn dispatch_n(&self, n: u64) -> Result<Duration, Failed> {
+        let t = Instant::now();
+        for _ in 0..n {
+            self.live
+                .dispatch(self.iid, "increment", Vec::new())
+                .await
+                .map_err(|e| fail("dispatch", e))?;
+        }
+        Ok(t.elapsed())
+    }
+
+    fn call(&mut self) -> String {
+        let r = self.next_ref;
+        self.next_ref = self.next_ref.wrapping_add(1).max(2);
+        format!(r#"{{"t":"call","ref":{r},"id":"c","method":"increment","args":[]}}"#)
+    }
+
+    /// `n` calls over the socket with up to [`WINDOW`] in flight.
+    async fn socket_n(&mut self, n: u64) -> Result<Duration, Failed> {
+        let t = Instant::now();
+        let (mut sent, mut answered) = (0u64, 0u64);
+        while sent < n.min(WINDOW) {
+            let f = self.call();
+            self.ws
+                .feed(Message::text(f))
+                .await
+                .map_err(|e| fail("send", e))?;
+            sent += 1;
+        }
+        self.ws.flush().await.map_err(|e| fail("flush", e))?;
+        // Each call brings a patch, an event and a reply.
+        for _ in 0..n.saturating_mul(3).saturating_add(64) {
+            if answered == n {
+                break;
+            }
+            let text = next_text(&mut self.ws).await?;
+            if text.starts_with(r#"{"t":"reply""#) {
+                answered += 1;
+                if sent < n {
+                    let f = self.call();
+                    send(&mut self.ws, f).await?;
+                    sent += 1;
+                }
+            } else if text.starts_with(r#"{"t":"error""#) {
+                return Err(Failed(format!("call failed: {text}")));
+            }
+        }
+        if answered != n {
+            return Err(Failed(format!("{answered} of {n} calls answered")));
+        }
+        Ok(t.elapsed())
+    }
+}
+
+struct Rigs {
+    rt: tokio::runtime::Runtime,
+    off: Rig,
+    on: Rig,
+}
+
+fn setup() -> Result<Rigs, Failed> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| fail("tokio runtime", e))?;
+    let (off, on) =
+        rt.block_on(async { Ok::<_, Failed>((rig(false).await?, rig(true).await?)) })?;
+    Ok(Rigs { rt, off, on })
+}
+
+/// Median of per-call nanoseconds over interleaved rounds.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Off/on rounds interleaved; prints per-call medians and the overhead.
+fn overhead(rigs: &mut Rigs, name: &str, rounds: usize, per_round: u64, socket: bool) {
+    let (mut off_ns, mut on_ns) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        for (recording, out) in [(false, &mut off_ns), (true, &mut on_ns)] {
+            let rig = if recording {
+                &mut rigs.on
+            } else {
+                &mut rigs.off
+            };
+            let took = rigs.rt.block_on(async {
+                if socket {
+                    rig.socket_n(per_round).await
+                } else {
+                    rig.dispatch_n(per_round).await
+                }
+            });
+            match took {
+                Ok(d) => out.push(d.as_nanos() as f64 / per_round as f64),
+                Err(e) => {
+                    eprintln!("{name}: {}", e.0);
+                    return;
+                }
+            }
+        }
+    }
+    let (off, on) = (median(off_ns), median(on_ns));
+    eprintln!(
+        "{name}: recording off {:.2} µs/call ({:.0}/s), on {:.2} µs/call ({:.0}/s): overhead {:+.1} % (median of {rounds} interleaved rounds of {per_round} calls)",
+        off / 1000.0,
+        1e9 / off,
+        on / 1000.0,
+        1e9 / on,
+        (on / off - 1.0) * 100.0
+    );
+}
+
+fn bench_actions(c: &mut Criterion) {
+    let mut rigs = match setup() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("bench setup failed: {}", e.0);
+            return;
+        }
+    };
+    let mut g = c.benchmark_group("actions");
+    for (label, recording) in [("off", false), ("on", true)] {
+        g.bench_function(format!("dispatch/recording_{label}"), |b| {
+            b.iter_custom(|iters| {
+                let rig = if recording { &rigs.on } else { &rigs.off };
+                rigs.rt.block_on(rig.dispatch_n(iters)).unwrap_or_else(|e| {
+                    eprintln!("{}", e.0);
+                    Duration::MAX / 4
+                })
+            })
+        });
+    }
+    for (label, recording) in [("off", false), ("on", true)] {
+        g.bench_function(format!("socket_window64/recording_{label}"), |b| {
+            b.iter_custom(|iters| {
+                let rig = if recording {
+                    &mut rigs.on
+                } else {
+                    &mut rigs.off
+                };
+                rigs.rt.block_on(rig.socket_n(iters)).unwrap_or_else(|e| {
+                    eprintln!("{}", e.0);
+                    Duration::MAX / 4
+                })
+            })
+        });
+    }
+    g.finish();
+    overhead(&mut rigs, "dispatch", 21, 2000, false);
+    overhead(&mut rigs, "socket_window64", 21, 4000, true);
+    let rec = rigs.on.live.recorder();
+    eprintln!(
+        "recorder: {} records dropped over the whole run (0 = every event recorded)",
+        rec.dropped_total()
+    );
+}
+
+criterion_group!(benches, bench_actions);
+criterion_main!(benches);
