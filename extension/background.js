@@ -40,8 +40,11 @@ globalThis.fluxliveRelay = {
   runtimes,
   panels,
   log,
+  /** When this worker instance started: a restart shows as a new value. */
+  startedAt: Date.now(),
   state() {
     return {
+      startedAt: this.startedAt,
       runtimes: Object.fromEntries(runtimes),
       panels: Object.fromEntries([...panels].map(([tab, ports]) => [tab, ports.size])),
     };

@@ -212,8 +212,9 @@ async function launchBrowser() {
     cdp,
     page,
     extensionId: new URL(worker.url()).host,
-    relay: () => worker.evaluate(() => globalThis.fluxliveRelay.state()),
-    relayLog: () => worker.evaluate(() => globalThis.fluxliveRelay.log.slice()),
+    // The newest worker: Chrome replaces it after a stop.
+    relay: () => context.serviceWorkers().at(-1).evaluate(() => globalThis.fluxliveRelay.state()),
+    relayLog: () => context.serviceWorkers().at(-1).evaluate(() => globalThis.fluxliveRelay.log.slice()),
     async close() {
       cdp.close();
       await context.close();
@@ -654,6 +655,34 @@ describe("extension against a fake runtime", () => {
       log.slice(logged).every((e) => !e.pageUrl.includes(OTHER_HOST)),
       "no content script ran on the unmatched host",
     );
+  });
+
+  test("a stopped service worker is rebuilt by the open panel, which keeps its socket", async () => {
+    assert.ok(panel, "needs the panel from the first tests");
+    const debugUrl = `ws://127.0.0.1:${runtime.port}/__live/debug`;
+    await browser.page.goto(runtime.url("/"));
+    await waitFor("connect", async () => {
+      const h = await panel.host();
+      return h.status === "connect" && h.url === debugUrl;
+    });
+    await waitFor("the panel's socket", () => runtime.connections.at(-1)?.host === `127.0.0.1:${runtime.port}`);
+    const sockets = runtime.connections.length;
+    const { startedAt } = await browser.relay();
+    // What Chrome does to an idle worker after 30 s, done now.
+    const pageTarget = (await targets(browser.cdp)).find((t) => t.type === "page");
+    const { sessionId } = await browser.cdp.send("Target.attachToTarget", { targetId: pageTarget.targetId, flatten: true });
+    await browser.cdp.send("ServiceWorker.enable", {}, sessionId);
+    await browser.cdp.send("ServiceWorker.stopAllWorkers", {}, sessionId);
+    const rebuilt = await waitFor("a new worker holding the panel and the runtime again", async () => {
+      const s = await browser.relay();
+      const [entry] = Object.values(s.runtimes);
+      return s.startedAt !== startedAt && Object.values(s.panels)[0] === 1 && entry?.announce.debug?.url === debugUrl
+        ? s
+        : null;
+    });
+    assert.ok(rebuilt.startedAt > startedAt);
+    assert.equal((await panel.host()).status, "connect");
+    assert.equal(runtime.connections.length, sockets, "the panel kept its debug socket");
   });
 
   test("messages from frames or with another source are not relayed", async () => {
