@@ -65,7 +65,7 @@ fn ctx(trace: &str, span: &str, parent: &str) -> Option<TraceContext> {
 }
 
 pub fn scenario() -> Vec<Record> {
-    vec![
+    let mut records = vec![
         rec(
             1,
             1_000,
@@ -239,6 +239,8 @@ pub fn scenario() -> Vec<Record> {
                 version: 3,
             },
         ),
+        rec(14, 8_500, Some(todos()), RecordBody::Resume { version: 1 }),
+        rec(14, 8_600, None, RecordBody::Recording { on: true }),
         rec(
             15,
             9_000,
@@ -257,7 +259,11 @@ pub fn scenario() -> Vec<Record> {
                 reason: "client closed".into(),
             },
         ),
-    ]
+    ];
+    for (i, r) in records.iter_mut().enumerate() {
+        r.seq = i as u64 + 1;
+    }
+    records
 }
 
 pub fn session() -> Session {
@@ -269,7 +275,7 @@ pub fn session() -> Session {
 }
 
 /// Spans the scenario must produce.
-pub const SCENARIO_SPANS: usize = 10;
+pub const SCENARIO_SPANS: usize = 11;
 
 fn ns(us: u64) -> u64 {
     us * 1_000
