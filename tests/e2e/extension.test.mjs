@@ -493,6 +493,23 @@ describe("background.js, alone", () => {
     assert.deepEqual(bg.panel.posted.at(-1), { source: "fluxlive-background", type: "page", tabId: 7, pageUrl: "http://127.0.0.1:3000/next" });
   });
 
+  test("keys everything by tab: each panel hears only its own tab", () => {
+    const bg = background();
+    const other = bg.connect({ id: "ext-id" });
+    other.send({ source: "fluxlive-panel", type: "init", tabId: 8 });
+    assert.deepEqual(bg.state().panels, { 7: 1, 8: 1 });
+    bg.fromContent(announce({ debug: { url: "ws://127.0.0.1:7/d" } }), contentSender);
+    bg.fromContent(announce({ debug: { url: "ws://127.0.0.1:8/d" } }), { ...contentSender, tab: { id: 8 } });
+    assert.deepEqual(bg.panel.posted.map((m) => m.announce.debug.url), ["ws://127.0.0.1:7/d"]);
+    assert.deepEqual(other.posted.map((m) => m.announce.debug.url), ["ws://127.0.0.1:8/d"]);
+    // A panel re-sending init cannot move to another tab.
+    other.send({ source: "fluxlive-panel", type: "init", tabId: 7 });
+    assert.deepEqual(bg.state().panels, { 7: 1, 8: 1 });
+    // Closing a panel forgets it.
+    other.close();
+    assert.deepEqual(bg.state().panels, { 7: 1 });
+  });
+
   test("a port from a content script cannot pose as a panel", () => {
     const bg = background();
     const fake = bg.connect({ id: "ext-id", tab: { id: 7 } });
