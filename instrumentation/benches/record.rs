@@ -4,6 +4,10 @@
 //! Events are built outside the timed section, and the collector is flushed
 //! between timed blocks of 2048 calls so that the rings never fill: what is
 //! timed is the push itself, not the drop path.
+//!
+//! Time is this thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), not wall
+//! time: on a small shared machine wall-clock figures are dominated by the
+//! scheduler. Set `FLUXLIVE_BENCH_WALL=1` to time with the wall clock.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use fluxlive_instrumentation::{ActionMeta, Event, EventBody, InstanceKey, Recorder, TypeMeta};
@@ -68,30 +72,86 @@ fn diff(id: &Arc<str>, v: u64) -> Event {
 
 const BLOCK: u64 = 2048;
 
-/// Times `record` over prebuilt events, flushing between blocks.
+/// A stopwatch on this thread's CPU time (or the wall clock, on request).
+struct Clock {
+    wall: bool,
+}
+
+impl Clock {
+    fn new() -> Self {
+        Self {
+            wall: std::env::var_os("FLUXLIVE_BENCH_WALL").is_some(),
+        }
+    }
+
+    fn now(&self) -> Duration {
+        if self.wall {
+            static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+            return ORIGIN.get_or_init(Instant::now).elapsed();
+        }
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+        Duration::new(
+            u64::try_from(t.tv_sec).unwrap_or(0),
+            u32::try_from(t.tv_nsec).unwrap_or(0),
+        )
+    }
+}
+
+/// Times `record` over prebuilt events, flushing between blocks. The event
+/// buffer is reused so that no allocation is freed inside the timed loop.
 fn timed(
     rec: &Recorder,
     rt: &tokio::runtime::Runtime,
     iters: u64,
     make: &dyn Fn(u64) -> Event,
+    at: Option<Instant>,
 ) -> Duration {
     let mut total = Duration::ZERO;
     let mut left = iters;
     let mut v = 0;
+    let mut events: Vec<Event> = Vec::with_capacity(BLOCK as usize);
+    let clock = Clock::new();
     while left > 0 {
         let n = left.min(BLOCK);
-        let events: Vec<Event> = (0..n)
-            .map(|_| {
-                v += 1;
-                make(v)
-            })
-            .collect();
-        let t = Instant::now();
-        for ev in events {
-            rec.record(black_box(ev));
+        events.extend((0..n).map(|_| {
+            v += 1;
+            make(v)
+        }));
+        let t = clock.now();
+        match at {
+            None => {
+                for ev in events.drain(..) {
+                    rec.record(black_box(ev));
+                }
+            }
+            Some(at) => {
+                for ev in events.drain(..) {
+                    rec.record_at(black_box(ev), at);
+                }
+            }
         }
-        total += t.elapsed();
+        total += clock.now().saturating_sub(t);
         rt.block_on(rec.flush());
+        left -= n;
+    }
+    total
+}
+
+/// Times dropping the same events without recording them: what a caller
+/// pays for an event when recording is off, whatever `record` does.
+fn timed_drop(iters: u64, make: &dyn Fn(u64) -> Event) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    let mut events: Vec<Event> = Vec::with_capacity(BLOCK as usize);
+    let clock = Clock::new();
+    while left > 0 {
+        let n = left.min(BLOCK);
+        events.extend((0..n).map(make));
+        let t = clock.now();
+        for ev in events.drain(..) {
+            drop(black_box(ev));
+        }
+        total += clock.now().saturating_sub(t);
         left -= n;
     }
     total
@@ -111,10 +171,14 @@ fn bench_record(c: &mut Criterion) {
         .history(50_000)
         .build();
     c.bench_function("record/action", |b| {
-        b.iter_custom(|iters| timed(&rec, &rt, iters, &|v| action(&id, v)))
+        b.iter_custom(|iters| timed(&rec, &rt, iters, &|v| action(&id, v), None))
     });
     c.bench_function("record/diff", |b| {
-        b.iter_custom(|iters| timed(&rec, &rt, iters, &|v| diff(&id, v)))
+        b.iter_custom(|iters| timed(&rec, &rt, iters, &|v| diff(&id, v), None))
+    });
+    c.bench_function("record_at/diff", |b| {
+        let now = Instant::now();
+        b.iter_custom(|iters| timed(&rec, &rt, iters, &|v| diff(&id, v), Some(now)))
     });
     eprintln!(
         "recording on: {} records dropped during the benchmark (0 means every timed push took the normal path)",
@@ -122,8 +186,12 @@ fn bench_record(c: &mut Criterion) {
     );
     let off = Recorder::disabled();
     c.bench_function("record/disabled_action", |b| {
-        b.iter_custom(|iters| timed(&off, &rt, iters, &|v| action(&id, v)))
+        b.iter_custom(|iters| timed(&off, &rt, iters, &|v| action(&id, v), None))
     });
+    c.bench_function("baseline/drop_action_event", |b| {
+        b.iter_custom(|iters| timed_drop(iters, &|v| action(&id, v)))
+    });
+    c.bench_function("baseline/instant_now", |b| b.iter(Instant::now));
     c.bench_function("enabled/disabled", |b| b.iter(|| black_box(&off).enabled()));
 }
 

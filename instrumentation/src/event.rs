@@ -187,3 +187,13 @@ pub enum EventBody {
         state: Value,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn event_size_stays_compact() {
+        // Every ring slot holds one event: keep it small.
+        let size = std::mem::size_of::<super::Event>();
+        assert!(size <= 320, "Event is {size} bytes");
+    }
+}

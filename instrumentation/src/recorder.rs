@@ -287,6 +287,22 @@ impl Recorder {
         ring::push(&self.shared, at, ev);
     }
 
+    /// Records an event stamped with `at`, a monotonic instant the caller
+    /// already took (e.g. the end of its own diff measurement), saving the
+    /// clock read that [`record`](Self::record) does. Actions are still
+    /// stamped with their `started` instant.
+    #[inline]
+    pub fn record_at(&self, ev: Event, at: Instant) {
+        if !self.shared.on.load(Ordering::Relaxed) {
+            return;
+        }
+        let at = match &ev.body {
+            EventBody::Action { started, .. } => *started,
+            _ => at,
+        };
+        ring::push(&self.shared, at, ev);
+    }
+
     /// Stops recording (emits a `Recording { on: false }` record).
     pub fn pause(&self) {
         if !self.shared.active {
