@@ -58,6 +58,84 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Which traces are exported (`OTEL_TRACES_SAMPLER`). The decision depends
+/// on the trace id only, so the client, action and render spans of one call
+/// are kept or dropped together. "Parent" is the browser: its `traceparent`
+/// flags carry its sampling decision.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Sampler {
+    /// Every span, whatever the browser decided.
+    AlwaysOn,
+    /// No span (metrics are still exported).
+    AlwaysOff,
+    /// Browser calls as the browser decided; everything else.
+    #[default]
+    ParentBasedAlwaysOn,
+    /// Browser calls as the browser decided; nothing else.
+    ParentBasedAlwaysOff,
+    /// This share (0..=1) of traces, by trace id, whatever the browser decided.
+    TraceIdRatio(f64),
+    /// Browser calls as the browser decided; this share of the others.
+    ParentBasedTraceIdRatio(f64),
+}
+
+impl Sampler {
+    /// Parses `OTEL_TRACES_SAMPLER` and its `OTEL_TRACES_SAMPLER_ARG`.
+    pub fn parse(name: &str, arg: Option<&str>) -> Result<Self, ConfigError> {
+        let ratio = || -> Result<f64, ConfigError> {
+            let Some(a) = arg else { return Ok(1.0) };
+            match a.trim().parse::<f64>() {
+                Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+                _ => Err(ConfigError::Number {
+                    var: "OTEL_TRACES_SAMPLER_ARG",
+                    value: a.to_owned(),
+                    expected: "a ratio between 0 and 1",
+                }),
+            }
+        };
+        Ok(match name.trim() {
+            "always_on" => Self::AlwaysOn,
+            "always_off" => Self::AlwaysOff,
+            "parentbased_always_on" => Self::ParentBasedAlwaysOn,
+            "parentbased_always_off" => Self::ParentBasedAlwaysOff,
+            "traceidratio" => Self::TraceIdRatio(ratio()?),
+            "parentbased_traceidratio" => Self::ParentBasedTraceIdRatio(ratio()?),
+            other => {
+                return Err(ConfigError::Sampler {
+                    value: other.to_owned(),
+                })
+            }
+        })
+    }
+
+    /// Whether to export a span of `trace`; `browser_flags` are the W3C
+    /// flags when the browser started the trace.
+    pub(crate) fn keep(self, trace: &[u8], browser_flags: Option<u8>) -> bool {
+        let parent = browser_flags.map(|f| f & 0x01 != 0);
+        match self {
+            Self::AlwaysOn => true,
+            Self::AlwaysOff => false,
+            Self::ParentBasedAlwaysOn => parent.unwrap_or(true),
+            Self::ParentBasedAlwaysOff => parent.unwrap_or(false),
+            Self::TraceIdRatio(r) => ratio_keeps(trace, r),
+            Self::ParentBasedTraceIdRatio(r) => parent.unwrap_or_else(|| ratio_keeps(trace, r)),
+        }
+    }
+}
+
+/// The W3C/OTel rule: the trace id's low 8 bytes, as a number, below
+/// `ratio × 2^64`.
+fn ratio_keeps(trace: &[u8], ratio: f64) -> bool {
+    if ratio >= 1.0 {
+        return true;
+    }
+    let mut low = [0u8; 8];
+    if let Some(tail) = trace.get(trace.len().saturating_sub(8)..) {
+        low[8 - tail.len()..].copy_from_slice(tail);
+    }
+    (u64::from_be_bytes(low) as f64) < ratio * (u64::MAX as f64)
+}
+
 /// Default OTLP/HTTP base endpoint.
 pub const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
 /// Default `service.name`.
@@ -115,6 +193,8 @@ pub struct OtelConfig {
     pub max_attribute_len: usize,
     /// Whether redacted argument, result and props values go into spans.
     pub record_values: bool,
+    /// Which traces are exported.
+    pub sampler: Sampler,
 }
 
 impl Default for OtelConfig {
@@ -137,6 +217,7 @@ impl Default for OtelConfig {
             shutdown_timeout: Duration::from_secs(5),
             max_attribute_len: 512,
             record_values: true,
+            sampler: Sampler::default(),
         }
     }
 }
@@ -163,6 +244,7 @@ impl fmt::Debug for OtelConfig {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("max_attribute_len", &self.max_attribute_len)
             .field("record_values", &self.record_values)
+            .field("sampler", &self.sampler)
             .finish()
     }
 }
@@ -182,7 +264,7 @@ impl OtelConfig {
     /// `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_METRICS_EXPORTER`
     /// (`none` turns metrics off), `OTEL_METRIC_EXPORT_INTERVAL` (ms),
     /// `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`,
-    /// `OTEL_BSP_SCHEDULE_DELAY` (ms). Unset or empty variables keep the defaults;
+    /// `OTEL_BSP_SCHEDULE_DELAY` (ms), `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`. Unset or empty variables keep the defaults;
     /// invalid values are an error naming the variable.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_vars(|k| std::env::var(k).ok())
@@ -240,6 +322,9 @@ impl OtelConfig {
         }
         if let Some(n) = get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") {
             c.max_batch = to_usize(parse_positive("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", &n)?);
+        }
+        if let Some(name) = get("OTEL_TRACES_SAMPLER") {
+            c.sampler = Sampler::parse(&name, get("OTEL_TRACES_SAMPLER_ARG").as_deref())?;
         }
         if let Some(ms) = get("OTEL_BSP_SCHEDULE_DELAY") {
             c.batch_delay = Duration::from_millis(parse_num("OTEL_BSP_SCHEDULE_DELAY", &ms)?);
@@ -357,6 +442,12 @@ impl OtelConfig {
     /// Whether redacted args, results and props go into spans.
     pub fn record_values(mut self, on: bool) -> Self {
         self.record_values = on;
+        self
+    }
+
+    /// Sets the sampler.
+    pub fn sampler(mut self, s: Sampler) -> Self {
+        self.sampler = s;
         self
     }
 
@@ -600,6 +691,63 @@ mod tests {
         assert!(matches!(e, ConfigError::Endpoint { .. }));
         let e = from(&[("OTEL_BSP_MAX_QUEUE_SIZE", "0")]).expect_err("zero queue");
         assert!(matches!(e, ConfigError::Number { .. }));
+    }
+
+    #[test]
+    fn reads_the_sampler() {
+        let c = from(&[
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+        ])
+        .expect("valid");
+        assert_eq!(c.sampler, Sampler::ParentBasedTraceIdRatio(0.25));
+        assert_eq!(
+            from(&[]).expect("valid").sampler,
+            Sampler::ParentBasedAlwaysOn
+        );
+        let e = from(&[
+            ("OTEL_TRACES_SAMPLER", "traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "2"),
+        ]);
+        assert!(e
+            .expect_err("ratio > 1")
+            .to_string()
+            .contains("OTEL_TRACES_SAMPLER_ARG"));
+        assert!(from(&[("OTEL_TRACES_SAMPLER", "jaeger_remote")]).is_err());
+    }
+
+    #[test]
+    fn samplers_decide_by_trace_id_and_browser_flags() {
+        let low = [0u8; 16];
+        let high = [0xffu8; 16];
+        assert!(
+            Sampler::TraceIdRatio(0.5).keep(&low, Some(0)),
+            "ratio ignores the browser"
+        );
+        assert!(!Sampler::TraceIdRatio(0.5).keep(&high, Some(1)));
+        assert!(
+            !Sampler::ParentBasedTraceIdRatio(0.5).keep(&low, Some(0)),
+            "browser said no"
+        );
+        assert!(
+            Sampler::ParentBasedTraceIdRatio(0.5).keep(&high, Some(1)),
+            "browser said yes"
+        );
+        assert!(Sampler::ParentBasedTraceIdRatio(0.5).keep(&low, None));
+        assert!(!Sampler::ParentBasedTraceIdRatio(0.5).keep(&high, None));
+        assert!(!Sampler::AlwaysOff.keep(&low, Some(1)));
+        assert!(Sampler::AlwaysOn.keep(&high, Some(0)));
+        assert!(!Sampler::ParentBasedAlwaysOn.keep(&low, Some(0)));
+        assert!(!Sampler::ParentBasedAlwaysOff.keep(&low, None));
+        // About the asked share of many ids.
+        let kept = (0u64..10_000)
+            .filter(|i| {
+                let mut t = [0u8; 16];
+                t[8..].copy_from_slice(&i.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_be_bytes());
+                Sampler::TraceIdRatio(0.3).keep(&t, None)
+            })
+            .count();
+        assert!((2_700..3_300).contains(&kept), "{kept}");
     }
 
     #[test]

@@ -64,6 +64,12 @@ pub enum ConfigError {
         /// The offending entry.
         entry: String,
     },
+    /// An unknown `OTEL_TRACES_SAMPLER`.
+    #[error("OTEL_TRACES_SAMPLER: unsupported sampler {value:?} (expected always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio)")]
+    Sampler {
+        /// The value given.
+        value: String,
+    },
     /// A header name or value is not valid in HTTP.
     #[error("{var}: header {name:?} is not a valid HTTP header name or value")]
     Header {

@@ -161,6 +161,7 @@ impl OtelExporter {
                 MapOptions {
                     max_attr_len: config.max_attribute_len,
                     record_values: config.record_values,
+                    sampler: config.sampler,
                 },
             ),
             metrics: config.metrics_endpoint.clone().map(|url| MetricsSide {

@@ -2,7 +2,7 @@
 //! `ExportTraceServiceRequest` a collector accepts as is
 //! (`curl -X POST -H 'Content-Type: application/json' --data @trace.json http://collector:4318/v1/traces`).
 
-use crate::config::DEFAULT_SERVICE_NAME;
+use crate::config::{Sampler, DEFAULT_SERVICE_NAME};
 use crate::ids::IdGen;
 use crate::resource;
 use crate::spans::{MapOptions, SpanMapper};
@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 
 /// How a file export names its resource and sizes its attributes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FileExportOptions {
     /// Resource `service.name`.
     pub service_name: String,
@@ -22,6 +22,8 @@ pub struct FileExportOptions {
     pub max_attribute_len: usize,
     /// Whether redacted args, results and props go into spans.
     pub record_values: bool,
+    /// Which traces are exported (default: as the browser decided).
+    pub sampler: Sampler,
 }
 
 impl Default for FileExportOptions {
@@ -31,6 +33,7 @@ impl Default for FileExportOptions {
             resource_attributes: Vec::new(),
             max_attribute_len: 512,
             record_values: true,
+            sampler: Sampler::default(),
         }
     }
 }
@@ -49,6 +52,7 @@ pub fn records_to_otlp_request(
         MapOptions {
             max_attr_len: opts.max_attribute_len,
             record_values: opts.record_values,
+            sampler: opts.sampler,
         },
     );
     let mut spans = Vec::with_capacity(records.len());

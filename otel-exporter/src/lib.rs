@@ -29,7 +29,7 @@ mod resource;
 mod spans;
 mod transport;
 
-pub use config::{OtelConfig, Protocol, RetryPolicy};
+pub use config::{OtelConfig, Protocol, RetryPolicy, Sampler};
 pub use error::{ConfigError, Error};
 pub use exporter::{DropCallback, ExportStats, OtelExporter};
 pub use file::{

@@ -14,6 +14,7 @@
 //! ids are derived from the connection id.
 
 use crate::attrs::{cap, keys, Attrs, MAX_PATCH_PATHS};
+use crate::config::Sampler;
 use crate::ids::{self, salt, IdGen, SpanId, TraceId};
 use fluxlive_protocol::record::{
     ActionRecord, ClientSpanRecord, DiffRecord, InstanceRef, Outcome, Record, RecordBody,
@@ -45,6 +46,7 @@ const MAX_OPEN_CONNS: usize = 100_000;
 pub(crate) struct MapOptions {
     pub(crate) max_attr_len: usize,
     pub(crate) record_values: bool,
+    pub(crate) sampler: Sampler,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -143,6 +145,17 @@ impl SpanMapper {
             .saturating_mul(1_000)
     }
 
+    fn keep(&self, trace: &[u8], browser_flags: Option<u8>) -> bool {
+        self.opts.sampler.keep(trace, browser_flags)
+    }
+
+    /// Pushes a span the server started (no browser sampling decision).
+    fn push_server(&self, out: &mut Vec<Span>, span: Span) {
+        if self.keep(&span.trace_id, None) {
+            out.push(span);
+        }
+    }
+
     /// Maps one record; finished spans are appended to `out`.
     pub(crate) fn push(&mut self, rec: &Record, out: &mut Vec<Span>) {
         if self.pending() >= MAX_PENDING {
@@ -152,7 +165,11 @@ impl SpanMapper {
         match &rec.body {
             RecordBody::Action(a) => self.on_action(rec, a, out),
             RecordBody::Diff(d) => self.on_diff(rec, d, out),
-            RecordBody::Render(r) => out.push(self.render_span(rec, r)),
+            RecordBody::Render(r) => {
+                if let Some(s) = self.render_span(rec, r) {
+                    out.push(s);
+                }
+            }
             RecordBody::ClientSpan(c) => {
                 if let Some(s) = self.client_span(rec, c) {
                     out.push(s);
@@ -175,24 +192,24 @@ impl SpanMapper {
                 if self.opts.record_values {
                     a.json(keys::PROPS, props);
                 }
-                out.push(self.lifecycle_span(rec, "mount", a, None));
+                self.push_server(out, self.lifecycle_span(rec, "mount", a, None));
             }
             RecordBody::Unmount { reason, version } => {
                 let mut a = self.attrs(rec);
                 a.int(keys::STATE_VERSION, *version)
                     .str(keys::UNMOUNT_REASON, &wire_name(*reason));
-                out.push(self.lifecycle_span(rec, "unmount", a, None));
+                self.push_server(out, self.lifecycle_span(rec, "unmount", a, None));
             }
             RecordBody::Resume { version } => {
                 let mut a = self.attrs(rec);
                 a.int(keys::STATE_VERSION, *version);
-                out.push(self.lifecycle_span(rec, "resume", a, None));
+                self.push_server(out, self.lifecycle_span(rec, "resume", a, None));
             }
             RecordBody::TimeTravel { target, version } => {
                 let mut a = self.attrs(rec);
                 a.int(keys::TIME_TRAVEL_TARGET, *target)
                     .int(keys::STATE_VERSION, *version);
-                out.push(self.lifecycle_span(rec, "time_travel", a, None));
+                self.push_server(out, self.lifecycle_span(rec, "time_travel", a, None));
             }
             RecordBody::ConnOpen { peer } => {
                 if rec.conn != 0
@@ -209,7 +226,10 @@ impl SpanMapper {
             }
             RecordBody::ConnClose { reason } => {
                 let info = self.conns.remove(&rec.conn);
-                out.push(self.connection_span(rec.conn, info, rec.ts_us, Some(reason)));
+                self.push_server(
+                    out,
+                    self.connection_span(rec.conn, info, rec.ts_us, Some(reason)),
+                );
             }
             // Snapshots hold full states (not telemetry); drops and recording
             // switches are counted by the metrics.
@@ -235,7 +255,8 @@ impl SpanMapper {
         open.sort_by_key(|(c, _)| *c);
         let end = self.last_ts_us;
         for (conn, info) in open {
-            out.push(self.connection_span(conn, Some(info), end, None));
+            let span = self.connection_span(conn, Some(info), end, None);
+            self.push_server(out, span);
         }
     }
 
@@ -285,7 +306,8 @@ impl SpanMapper {
         self.pending_events -= events.len();
         events.sort_by_key(|e| e.rec_seq);
         for e in events {
-            out.push(self.orphan_event_span(e));
+            let span = self.orphan_event_span(e);
+            self.push_server(out, span);
         }
     }
 
@@ -482,7 +504,7 @@ impl SpanMapper {
         };
         let mut p = PendingAction {
             span,
-            sampled: flags & SAMPLED != 0,
+            sampled: self.keep(&trace, ctx.as_ref().map(|c| c.flags)),
             diff_key,
             inst,
             method: act.method.clone(),
@@ -571,7 +593,8 @@ impl SpanMapper {
             gen: self.gen,
         };
         let Some(i) = &rec.instance else {
-            out.push(self.orphan_event_span(ev));
+            let span = self.orphan_event_span(ev);
+            self.push_server(out, span);
             return;
         };
         let k = (rec.conn, i.iid);
@@ -682,7 +705,11 @@ impl SpanMapper {
 
     fn orphan_diff_span(&self, rec: &Record, diff: &DiffRecord) -> Option<Span> {
         let ctx = diff.trace.as_ref().and_then(ids::parse_context);
-        if ctx.as_ref().is_some_and(|c| c.flags & SAMPLED == 0) {
+        let trace = match &ctx {
+            Some(c) => c.trace,
+            None => self.placement(rec).trace,
+        };
+        if !self.keep(&trace, ctx.as_ref().map(|c| c.flags)) {
             return None;
         }
         let mut a = self.attrs(rec);
@@ -699,7 +726,7 @@ impl SpanMapper {
         Some(span)
     }
 
-    fn render_span(&self, rec: &Record, r: &RenderRecord) -> Span {
+    fn render_span(&self, rec: &Record, r: &RenderRecord) -> Option<Span> {
         let dur_us = r.frame_us.max(r.apply_us.saturating_add(r.render_us));
         let start_us = r.at_unix_us.unwrap_or_else(|| {
             // The report reaches the server after the frame: count back.
@@ -713,14 +740,28 @@ impl SpanMapper {
             .int(keys::RENDER_RENDER_US, r.render_us)
             .int(keys::RENDER_FRAME_US, r.frame_us)
             .int(keys::RECORD_SEQ, rec.seq);
-        let (trace, parent, flags) = match r.trace.as_deref().and_then(ids::parse_traceparent) {
-            Some((t, s, f)) => (t, Some(s), u32::from(f) | HAS_IS_REMOTE | IS_REMOTE),
-            None => {
-                let at = self.placement(rec);
-                (at.trace, at.parent, u32::from(SAMPLED) | HAS_IS_REMOTE)
-            }
-        };
-        new_span(SpanParts {
+        let (trace, parent, flags, browser) =
+            match r.trace.as_deref().and_then(ids::parse_traceparent) {
+                Some((t, s, f)) => (
+                    t,
+                    Some(s),
+                    u32::from(f) | HAS_IS_REMOTE | IS_REMOTE,
+                    Some(f),
+                ),
+                None => {
+                    let at = self.placement(rec);
+                    (
+                        at.trace,
+                        at.parent,
+                        u32::from(SAMPLED) | HAS_IS_REMOTE,
+                        None,
+                    )
+                }
+            };
+        if !self.keep(&trace, browser) {
+            return None;
+        }
+        Some(new_span(SpanParts {
             trace,
             span: self.ids.span_id(salt::RENDER, rec.seq),
             parent,
@@ -731,7 +772,7 @@ impl SpanMapper {
             end_ns: start_us.saturating_add(dur_us).saturating_mul(1_000),
             attributes: a.finish(),
             status: None,
-        })
+        }))
     }
 
     fn client_span(&self, rec: &Record, c: &ClientSpanRecord) -> Option<Span> {
@@ -743,7 +784,7 @@ impl SpanMapper {
             error_status(code, self.opts.max_attr_len)
         });
         let (trace, span, flags) = match ids::parse_traceparent(&c.trace) {
-            Some((_, _, f)) if f & SAMPLED == 0 => return None,
+            Some((t, _, f)) if !self.keep(&t, Some(f)) => return None,
             Some((t, s, f)) => (t, s, f),
             // A browser sent a malformed traceparent: keep the span, in its own trace.
             None => (
@@ -873,6 +914,7 @@ mod tests {
             MapOptions {
                 max_attr_len: 64,
                 record_values: true,
+                sampler: Sampler::default(),
             },
         )
     }

@@ -213,3 +213,38 @@ fn long_values_are_capped() {
     assert_eq!(s.trace_id.len(), 16);
     assert!(s.parent_span_id.is_empty());
 }
+
+#[test]
+fn samplers_choose_whole_traces() {
+    use fluxlive_otel::Sampler;
+    // Browser-traced calls follow the browser (sampled); server-started
+    // traces (connection, lifecycle) fall to the 0 ratio.
+    let rx = Receiver::start(Reply::Ok);
+    let exporter = OtelExporter::start(
+        config(&rx, Protocol::HttpProtobuf).sampler(Sampler::ParentBasedTraceIdRatio(0.0)),
+    )
+    .unwrap();
+    exporter.offer(&scenario());
+    exporter.flush(Duration::from_secs(10)).unwrap();
+    let mut names: Vec<String> = rx.delivered_spans().into_iter().map(|s| s.name).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "Counter.explode",
+            "Counter.increment",
+            "TodoList.add",
+            "call Counter.increment",
+            "render Counter"
+        ]
+    );
+
+    let rx = Receiver::start(Reply::Ok);
+    let exporter =
+        OtelExporter::start(config(&rx, Protocol::HttpProtobuf).sampler(Sampler::AlwaysOff))
+            .unwrap();
+    exporter.offer(&scenario());
+    exporter.flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(rx.trace_hits(), 0);
+    assert_eq!(exporter.stats().spans_exported, 0);
+}
