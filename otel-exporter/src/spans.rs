@@ -1101,7 +1101,24 @@ mod tests {
             },
             &mut out,
         );
-        m.drain(&mut out);
+        m.push(
+            &Record {
+                seq: 3,
+                ts_us: 10,
+                conn: 1,
+                instance: inst(),
+                body: RecordBody::Render(RenderRecord {
+                    version: 2,
+                    apply_us: 1,
+                    render_us: 1,
+                    frame_us: 1,
+                    at_unix_us: None,
+                    trace: Some(format!("00-{TRACE}-{SPAN}-00")),
+                }),
+            },
+            &mut out,
+        );
+        m.flush_pending(&mut out);
         assert!(
             out.is_empty(),
             "{:?}",
