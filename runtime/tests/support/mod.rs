@@ -265,6 +265,13 @@ impl Client {
         self.answer(r).await
     }
 
+    pub async fn mount_with_snapshot(&mut self, ty: &str, id: &str, snapshot: Value) -> Value {
+        let r = self.take_ref();
+        self.send(json!({"t": "mount", "ref": r, "type": ty, "props": {}, "id": id, "snapshot": snapshot}))
+            .await;
+        self.answer(r).await.0
+    }
+
     pub fn take_ref(&mut self) -> u32 {
         let r = self.next_ref;
         self.next_ref += 1;
