@@ -132,6 +132,7 @@ fn path_between(targets: &HashMap<u64, HashSet<u64>>, from: u64, to: u64) -> Opt
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
