@@ -196,12 +196,14 @@ fn run_step(ws: &Workspace, step: StepId) -> Result<()> {
         StepId::Fmt => cargo(ws, &["fmt", "--all", "--", "--check"]),
         StepId::Panel => panel::build(ws, false),
         StepId::Dist => dist::build(ws).map(drop),
+        // --keep-going: one crate's lint errors must not hide another's.
         StepId::Clippy => cargo(
             ws,
             &[
                 "clippy",
                 "--workspace",
                 "--all-targets",
+                "--keep-going",
                 "--",
                 "-D",
                 "warnings",
