@@ -1,0 +1,129 @@
+//! The servers under test: the fluxlive demo runtime and a raw axum
+//! WebSocket echo server with the same socket settings, both on loopback.
+
+use crate::error::BenchError;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::serve::ListenerExt;
+use axum::Router;
+use fluxlive::{Live, Recorder};
+use std::net::SocketAddr;
+
+/// Path of the echo endpoint on the echo server.
+pub(crate) const ECHO_PATH: &str = "/echo";
+
+/// Which server a scenario drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// The raw echo server: one frame back per frame sent.
+    Echo,
+    /// The fluxlive demo with the recorder off.
+    LiveOff,
+    /// The fluxlive demo with the recorder on.
+    LiveOn,
+}
+
+impl Target {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Target::Echo => "echo",
+            Target::LiveOff => "fluxlive rec off",
+            Target::LiveOn => "fluxlive rec on",
+        }
+    }
+
+    pub(crate) fn is_live(self) -> bool {
+        self != Target::Echo
+    }
+}
+
+/// A server listening on loopback, and the `Live` behind it (if any).
+pub(crate) struct Running {
+    pub(crate) addr: SocketAddr,
+    pub(crate) live: Option<Live>,
+}
+
+impl Running {
+    /// The WebSocket URL a client connects to.
+    pub(crate) fn ws_url(&self) -> String {
+        match self.live {
+            Some(_) => format!("ws://{}{}", self.addr, fluxlive::WS_PATH),
+            None => format!("ws://{}{}", self.addr, ECHO_PATH),
+        }
+    }
+}
+
+/// The same limits the runtime puts on its app socket (see
+/// `runtime/src/live.rs`: 4 KiB read buffer, no write buffering, hard
+/// message limit of 4 × 64 KiB), so the two servers differ only in what
+/// they do with a frame.
+const HARD_LIMIT: usize = 4 * 64 * 1024;
+
+async fn echo_upgrade(ws: WebSocketUpgrade) -> impl IntoResponse {
+    ws.max_message_size(HARD_LIMIT)
+        .max_frame_size(HARD_LIMIT)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .on_upgrade(echo)
+}
+
+async fn echo(mut socket: WebSocket) {
+    while let Some(Ok(msg)) = socket.recv().await {
+        let sent = match msg {
+            Message::Text(t) => socket.send(Message::Text(t)).await,
+            Message::Close(_) => return,
+            _ => Ok(()),
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
+}
+
+/// Builds the demo runtime. Must run inside a tokio runtime (the recorder
+/// starts its collector).
+pub(crate) fn build_live(recording: bool) -> Live {
+    let builder = fluxlive_demo::builder();
+    if recording {
+        builder.recorder(Recorder::builder().build()).build()
+    } else {
+        builder.build()
+    }
+}
+
+/// Binds 127.0.0.1:0 and serves `target` on the current tokio runtime.
+///
+/// Both servers set `TCP_NODELAY`: small pipelined frames would otherwise
+/// meet Nagle's algorithm, and the comparison would measure that.
+pub(crate) async fn start(target: Target) -> Result<Running, BenchError> {
+    let (app, live) = match target {
+        Target::Echo => (Router::new().route(ECHO_PATH, get(echo_upgrade)), None),
+        Target::LiveOff | Target::LiveOn => {
+            let live = build_live(target == Target::LiveOn);
+            (fluxlive_demo::app(&live), Some(live))
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| BenchError::io("bind 127.0.0.1:0", e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| BenchError::io("local_addr", e))?;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "set_nodelay failed");
+        }
+    });
+    tokio::spawn(async move {
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "server stopped");
+        }
+    });
+    Ok(Running { addr, live })
+}
