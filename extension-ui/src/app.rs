@@ -93,12 +93,13 @@ pub fn app() -> Html {
                     Effect::Send(cmd) => {
                         if let Err(err) = bridge.send(&cmd) {
                             tracing::warn!(%err, "command not sent");
-                            d.dispatch(Action::BadFrame(format!("command not sent: {err}")));
+                            d.dispatch(Action::Failed(format!("command not sent: {err}")));
                         }
                     }
                     Effect::Download { name, text } => {
                         if let Err(err) = browser::download(&name, &text) {
                             tracing::warn!(%err, "download failed");
+                            d.dispatch(Action::Failed(format!("download of {name} failed: {err}")));
                         }
                     }
                 }
@@ -390,6 +391,7 @@ fn sessions_tab(store: &UseReducerHandle<Store>, model: &Model) -> Html {
     html! {
         <Sessions source={model.source.clone()} connected={model.connected()} has_session={model.session_text.is_some()}
             records={model.log.len()} ignored_live={model.ignored_live} replay={model.replay.clone()}
+            exporting={model.exporting()}
             {on_export} {on_import} {on_replay} {on_return} />
     }
 }

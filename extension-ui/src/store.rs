@@ -119,6 +119,8 @@ pub enum Action {
     Frame(Box<HubFrame>),
     /// A frame could not be read.
     BadFrame(String),
+    /// Something outside the model failed (a send, a download): show it.
+    Failed(String),
     /// Select an instance (or none).
     Select(Option<u64>),
     /// Pointer entered or left an instance in the tree.
@@ -260,6 +262,11 @@ impl Default for Model {
 }
 
 impl Model {
+    /// Bytes received so far of an export in progress.
+    pub fn exporting(&self) -> Option<usize> {
+        self.export_buf.as_ref().map(|(_, b)| b.len())
+    }
+
     /// Takes the queued effects.
     pub fn take_effects(&mut self) -> Vec<Effect> {
         std::mem::take(&mut self.effects)
@@ -559,6 +566,7 @@ impl Model {
             }
             Action::Frame(f) => self.on_frame(*f),
             Action::BadFrame(e) => self.last_error = Some(format!("unreadable frame: {e}")),
+            Action::Failed(e) => self.last_error = Some(e),
             Action::Select(iid) => self.select(iid),
             Action::Hover(iid, on) => {
                 // The selected instance keeps its outline while hovered over.

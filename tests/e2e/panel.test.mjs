@@ -216,7 +216,15 @@ let exported; // { path, text }
 
 test("export downloads a session file; replay runs it on the server", async () => {
   await openTab(panel, "sessions");
-  const [download] = await Promise.all([panel.waitForEvent("download", { timeout: 5000 }), panel.click(tid("export"))]);
+  const [download] = await Promise.all([panel.waitForEvent("download", { timeout: 5000 }), panel.click(tid("export"))]).catch(async (e) => {
+    const banner = await panel.locator(tid("error-banner")).textContent({ timeout: 100 }).catch(() => "no error shown");
+    const progress = await panel.locator(tid("export-progress")).textContent({ timeout: 100 }).catch(() => "no export in progress");
+    // Tell a stuck server apart from a panel that lost the answer: does a
+    // new recorded event release the export?
+    const late = panel.waitForEvent("download", { timeout: 5000 }).then(() => "it came once the page recorded another event").catch(() => "it never came");
+    await app.click('[data-live-id="hero"] [data-action=increment]');
+    assert.fail(`no download (${e.message.split("\n")[0]}); panel says: ${banner}; ${progress}; ${await late}`);
+  });
   assert.match(download.suggestedFilename(), /\.jsonl$/);
   const path = await download.path();
   const text = readFileSync(path, "utf8");

@@ -20,6 +20,9 @@ pub struct SessionsProps {
     pub records: usize,
     /// Live records skipped while the import is shown.
     pub ignored_live: u64,
+    /// Bytes received of an export in progress.
+    #[prop_or_default]
+    pub exporting: Option<usize>,
     /// Replay state.
     pub replay: Option<Option<Result<ReplayReport, String>>>,
     /// Export the server's recording.
@@ -102,7 +105,8 @@ pub fn sessions(p: &SessionsProps) -> Html {
             </div>
             <div class="section-title">{"Export"}</div>
             <p class="dim">{"Download the runtime's recorded history as a session file (JSON Lines)."}</p>
-            <button class="btn" onclick={export} disabled={!p.connected} data-testid="export">{"Export session"}</button>
+            <button class="btn" onclick={export} disabled={!p.connected || p.exporting.is_some()} data-testid="export">{"Export session"}</button>
+            if let Some(bytes) = p.exporting { <span class="dim" data-testid="export-progress">{format!(" exporting… {bytes} bytes")}</span> }
             <div class="section-title">{"Import"}</div>
             <p class="dim">{"Browse a session file here, with no server."}</p>
             <input type="file" accept=".jsonl,.json,application/json" {onchange} data-testid="import-file" />
