@@ -120,6 +120,8 @@ export interface Handle<S = any> {
   readonly version: number;
   /** False once unmounted. */
   readonly mounted: boolean;
+  /** True for an instance of a shared component type: other connections see and change it too. */
+  readonly shared: boolean;
   /** Called after each state change of this instance only, with the new state. */
   on(ev: "state", fn: (state: S, handle: Handle<S>) => void): Unbind;
   /** Called for each event the instance's actions emit. */
@@ -132,6 +134,8 @@ export interface Handle<S = any> {
   call<R = Json>(method: string, ...args: Json[]): Promise<R>;
   /** Calls an action, with a traceparent or an idempotency key. */
   invoke<R = Json>(method: string, args?: Json[], opts?: InvokeOptions): Promise<R>;
+  /** Gives the instance new props (its `on_props_changed` runs); resolves like a call, then `props` holds them. */
+  setProps(props: Json): Promise<Json>;
   /** Frees the instance on the server. */
   unmount(): Promise<void>;
 }

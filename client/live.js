@@ -211,7 +211,9 @@ class Handle {
     this.id = m.id;
     this.state = m.state;
     this.version = m.version;
+    this.shared = !!m.shared;
     this.mounted = true;
+    this._sig = m.sig;
   }
 
   on(ev, fn) {
@@ -235,6 +237,12 @@ class Handle {
     return this._live._request(frame, { span: { trace, id: this.id, method, start: now(), at: unixUs() } });
   }
 
+  setProps(props) {
+    if (!this.mounted) return Promise.reject(new LiveError("not_mounted", `${this.type} ${this.id} is not mounted`, this));
+    // Kept only once accepted, so a remount after a restart uses what the server last agreed to.
+    return this._live._request({ t: "props", id: this.id, props }, { ok: () => (this.props = props) });
+  }
+
   unmount() {
     if (!this.mounted) return Promise.resolve();
     this._gone();
@@ -247,9 +255,10 @@ class Handle {
   }
 
   // Sets a full state; fires listeners only if something changed.
-  _set(state, version, t0, trace) {
+  _set(state, version, t0, trace, sig) {
     const same = version === this.version && jsonEqual(state, this.state);
     this.version = version;
+    this._sig = sig;
     this._syncing = false;
     if (!same) {
       this.state = state;
@@ -274,6 +283,7 @@ class Live {
     this._ref = 0;
     this._ws = null;
     this._flowing = false;
+    this._gate = 0;
     this._resume = null;
     this._attempt = 0;
     this._closed = false;
@@ -361,7 +371,7 @@ class Live {
     }
     this._ws = ws;
     ws.onopen = () => {
-      const hello = { t: "hello", protocol: PROTOCOL };
+      const hello = { t: "hello", protocol: PROTOCOL, caps: ["batch"] };
       if (this._resume) hello.resume = this._resume;
       this._raw(hello);
       // A fresh session has nothing to resume: pipeline queued mounts now.
@@ -383,6 +393,7 @@ class Live {
     this._detach();
     this._ws = null;
     this._flowing = false;
+    this._gate = 0;
     this._failPending(new LiveError("connection_lost", "connection lost before the answer arrived"));
     for (const h of this._handles.values()) h._syncing = false;
     this._reconnect();
@@ -448,8 +459,9 @@ class Live {
       const s = r.span;
       this._report("spans", { trace: s.trace, id: s.id, method: s.method, start_unix_us: s.at, dur_us: us(now() - s.start), ...(err && { error: err.code }) });
     }
-    if (err) r.reject(err);
-    else r.resolve(result);
+    if (err) return r.reject(err);
+    r.ok?.(result);
+    r.resolve(result);
   }
 
   _take(f) {
@@ -467,6 +479,11 @@ class Live {
     } catch {
       return this._emit("error", new LiveError("bad_frame", "server sent a frame that is not JSON"));
     }
+    if (f.t === "batch") for (const x of f.frames || []) this._on(x, t0);
+    else this._on(f, t0);
+  }
+
+  _on(f, t0) {
     const h = f.id != null ? this._handles.get(f.id) : null;
     switch (f.t) {
       case "welcome":
@@ -474,7 +491,10 @@ class Live {
       case "mounted": {
         const r = this._take(f);
         if (!r) return;
-        if (r.remount) return r.remount._set(f.state, f.version, t0, null);
+        if (r.remount) {
+          r.remount._set(f.state, f.version, t0, null, f.sig);
+          return this._remounted(r);
+        }
         const nh = new Handle(this, f.type, r.props, f);
         this._handles.set(nh.id, nh);
         if (r.el?.setAttribute) r.el.setAttribute("data-live-id", nh.id);
@@ -496,7 +516,14 @@ class Live {
       case "error": {
         const r = this._take(f);
         const err = fromFrame(f);
-        if (r?.remount) return r.remount._emit("error", err);
+        if (r?.remount) {
+          // The new server cannot check our signed state (say, a new key): start over from props.
+          if (f.code === "bad_snapshot" && r.frame.snapshot) {
+            r.remount._sig = null;
+            this._remount(r.remount);
+          } else r.remount._emit("error", err);
+          return this._remounted(r);
+        }
         // An unmount queued offline may find the instance already gone: that is what it wanted.
         if (r?.unmount && f.code === "not_mounted") return r.resolve();
         if (r) return this._finish(r, err);
@@ -511,9 +538,10 @@ class Live {
           return this._sync(h);
         }
         h.version = f.version;
+        h._sig = f.sig;
         return this._rendered(h, t0, f.trace);
       case "state":
-        if (h && f.version >= h.version) h._set(f.state, f.version, t0, null);
+        if (h && f.version >= h.version) h._set(f.state, f.version, t0, null, f.sig);
         return;
       case "event":
         return h && h._emit("event", f.name, f.data);
@@ -545,12 +573,13 @@ class Live {
         const s = f.resumed ? held.get(h.id) : null;
         if (s) {
           held.delete(h.id);
-          if (s.version !== h.version) h._set(s.state, s.version, t0, null);
+          if (s.version !== h.version) h._set(s.state, s.version, t0, null, s.sig);
+          else h._sig = s.sig ?? h._sig;
         } else this._remount(h);
       }
       // Instances the server kept but this page no longer knows (unmount or mount lost in flight).
       if (f.resumed) for (const id of held.keys()) this._send({ frame: { t: "unmount", id }, resolve() {}, reject() {}, unmount: true });
-      this._startFlow();
+      if (!this._gate) this._startFlow();
     }
     this._setStatus("open");
     if (this._debug) this._announce();
@@ -558,7 +587,16 @@ class Live {
 
   _remount(h) {
     const frame = { t: "mount", type: h.type, props: h.props, id: h.id };
+    // A signed copy of our state lets a server that lost it rebuild it as it was.
+    if (h._sig) frame.snapshot = { version: h.version, state: h.state, sig: h._sig };
+    // A snapshot may be refused (bad_snapshot) and retried from props: calls wait
+    // for the outcome, else they would reach an instance that is not there yet.
+    if (frame.snapshot) this._gate++;
     this._send({ frame, remount: h, resolve() {}, reject() {} });
+  }
+
+  _remounted(r) {
+    if (r.frame.snapshot && --this._gate === 0 && !this._flowing) this._startFlow();
   }
 
   // ---- measurements ----

@@ -26,7 +26,7 @@ test("hello goes first and mounts are pipelined behind it, before welcome", asyn
   const p2 = live.mount("Counter", {});
   const ws = await waitFor(() => net.sockets[0]?.sent.length >= 3 && net.sockets[0], "three frames");
   assert.deepEqual(ws.sent.map((f) => f.t), ["hello", "mount", "mount"]);
-  assert.deepEqual(ws.sent[0], { t: "hello", protocol: 1 });
+  assert.deepEqual(ws.sent[0], { t: "hello", protocol: 1, caps: ["batch"] });
   assert.deepEqual(ws.sent[1], { t: "mount", type: "Counter", props: { start: 1 }, id: "a", ref: 1 });
   assert.equal(ws.sent[2].ref, 2);
   const [a, b] = await Promise.all([p1, p2]);
@@ -231,6 +231,7 @@ test("resume keeps state: listeners fire only where the version moved while away
 
 test("a restarted server (not resumed) gets every handle remounted with its type, props and id", async () => {
   const { net, srv, live } = setup();
+  srv.signing = false; // no signed snapshot to rebuild from: state restarts from props
   const a = await live.mount("Counter", { start: 5, step: 2 }, { id: "a" });
   const b = await live.mount("Counter", {});
   await a.call("increment");
@@ -397,5 +398,118 @@ test("an unmount made offline resolves even when the restarted server never had 
   // Only b came back.
   assert.deepEqual(sentOfType(net.last(), "mount").map((m) => m.id), ["b"]);
   assert.equal(await b.call("add", 2), 2);
+  live.close();
+});
+
+test("a restarted server rebuilds each instance from the signed snapshot the client sends", async () => {
+  const { net, srv, live } = setup();
+  const a = await live.mount("Counter", { start: 5, step: 2 }, { id: "a" });
+  await a.call("increment");
+  await a.call("increment");
+  const t = await live.mount("TodoList", {}, { id: "t" });
+  await t.call("add", "milk");
+  const before = { a: [a.state, a.version], t: [t.state, t.version] };
+  let fired = 0;
+  a.on("state", () => fired++);
+  srv.restart();
+  await waitFor(() => live.status === "open" && net.sockets.length === 2, "reopen");
+  const mounts = sentOfType(net.last(), "mount");
+  assert.deepEqual(mounts.map((m) => [m.id, m.snapshot?.version]), [["a", 2], ["t", 1]]);
+  assert.deepEqual(mounts[0].snapshot.state, before.a[0]);
+  await waitFor(() => sentOfType(net.last(), "mount").length === 2 && a.version === 2 && t.version === 1, "rehydrated");
+  assert.deepEqual([a.state, a.version], before.a);
+  assert.deepEqual([t.state, t.version], before.t);
+  assert.equal(fired, 0, "nothing changed, nothing fired");
+  assert.equal(await a.call("add", 1), 10);
+  live.close();
+});
+
+test("a patch without a signature forgets the old one (it would sign a stale version)", async () => {
+  const { net, srv, live } = setup();
+  const a = await live.mount("Counter", {}, { id: "a" });
+  assert.ok(a._sig);
+  srv.signing = false;
+  await a.call("increment");
+  srv.restart();
+  srv.signing = true;
+  await waitFor(() => live.status === "open" && net.sockets.length === 2, "reopen");
+  assert.equal(sentOfType(net.last(), "mount")[0].snapshot, undefined);
+  live.close();
+});
+
+test("server batch frames are unpacked in order: the patch lands before the reply resolves", async () => {
+  const { net, srv, live } = setup();
+  const a = await live.mount("Counter", {}, { id: "a" });
+  const n = srv.batches;
+  assert.equal(await a.call("add", 3), 3);
+  assert.ok(srv.batches > n, "patch and reply came as one batch");
+  // By hand: a batch with a patch and the reply of a pending call.
+  srv.hold = true;
+  const p = a.call("add", 1);
+  await waitFor(() => srv.held.length === 1, "held");
+  const ref = srv.held[0].ref;
+  net.last().push({ t: "batch", frames: [
+    { t: "patch", id: "a", base: a.version, version: a.version + 1, ops: [{ op: "replace", path: "/count", value: 4 }] },
+    { t: "reply", ref, id: "a", result: 4 },
+  ] });
+  assert.equal(await p, 4);
+  assert.equal(a.state.count, 4);
+  live.close();
+});
+
+test("without the batch capability the server sends single frames", async () => {
+  const { srv, live } = setup();
+  srv.batching = false;
+  const a = await live.mount("Counter", {}, { id: "a" });
+  await a.call("add", 3);
+  assert.equal(srv.batches, 0);
+  live.close();
+});
+
+test("setProps sends a props frame, resolves like a call, and later remounts use the new props", async () => {
+  const { net, srv, live } = setup();
+  srv.signing = false;
+  const a = await live.mount("Counter", { start: 1, step: 1 }, { id: "a" });
+  assert.equal(await a.setProps({ start: 1, step: 4, label: "Four" }), null);
+  assert.deepEqual(sentOfType(net.last(), "props").map(({ t, id, props }) => ({ t, id, props })), [{ t: "props", id: "a", props: { start: 1, step: 4, label: "Four" } }]);
+  assert.equal(a.state.step, 4);
+  assert.deepEqual(a.props, { start: 1, step: 4, label: "Four" });
+  srv.restart();
+  await waitFor(() => live.status === "open" && net.sockets.length === 2, "reopen");
+  assert.deepEqual(sentOfType(net.last(), "mount")[0].props, { start: 1, step: 4, label: "Four" });
+  live.close();
+});
+
+test("a snapshot the new server refuses (bad_snapshot) falls back to a plain remount from props", async () => {
+  const { net, srv, live } = setup();
+  const a = await live.mount("Counter", { start: 5 }, { id: "a" });
+  await a.call("increment");
+  const errors = [];
+  a.on("error", (e) => errors.push(e.code));
+  srv.restart({ newKey: true });
+  await waitFor(() => live.status === "open" && sentOfType(net.last(), "mount").length === 2, "two mounts");
+  const [first, second] = sentOfType(net.last(), "mount");
+  assert.ok(first.snapshot);
+  assert.equal(second.snapshot, undefined);
+  assert.deepEqual(second.props, { start: 5 });
+  await waitFor(() => a.version === 0, "remounted from props");
+  assert.equal(a.state.count, 5);
+  assert.deepEqual(errors, [], "the fallback is silent");
+  assert.equal(await a.call("add", 1), 6);
+  live.close();
+});
+
+test("calls made offline wait for refused snapshots to be remounted from props, then succeed", async () => {
+  const { net, srv, live } = setup();
+  const a = await live.mount("Counter", { start: 5 }, { id: "a" });
+  await a.call("increment");
+  net.refuse = true;
+  srv.restart({ newKey: true });
+  await waitFor(() => live.status === "reconnecting", "reconnecting");
+  const p = a.call("add", 1);
+  net.refuse = false;
+  assert.equal(await p, 6);
+  const order = net.last().sent.map((f) => (f.t === "mount" ? `mount${f.snapshot ? "+snapshot" : ""}` : f.t));
+  assert.deepEqual(order.slice(0, 4), ["hello", "mount+snapshot", "mount", "call"]);
   live.close();
 });

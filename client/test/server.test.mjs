@@ -253,31 +253,97 @@ test("render and span reports are accepted by the server", async () => {
   assert.equal(live.status, "open");
 });
 
-test("a restarted server gets every handle remounted with its type, props and id", async () => {
-  // A server of its own, restarted on the same port.
-  let srv = await startDemo();
+/** Mounts three instances on a server of its own, changes them, restarts the server on the same port. */
+async function acrossRestart(env) {
+  let srv = await startDemo({ env });
   const sent = [];
   const live = connect({ url: srv.wsUrl, WebSocket: wsFor(srv.origin, sent), reconnect: { minMs: 20, maxMs: 200 } });
   opened.push(live);
+  const errors = [];
+  const hero = await live.mount("Counter", { start: 10, step: 5, label: "Hero" }, { id: "hero" });
+  const anon = await live.mount("Counter", { start: 3 });
+  const todos = await live.mount("TodoList", {}, { id: "todos" });
+  for (const h of [hero, anon, todos]) h.on("error", (e) => errors.push(e));
+  await hero.call("increment");
+  await todos.call("add", "survive a restart");
+  const snap = () => ({ hero: [hero.state, hero.version], anon: [anon.state, anon.version], todos: [todos.state, todos.version] });
+  const before = snap();
+  await srv.stop();
+  await waitFor(() => live.status === "reconnecting", "reconnecting");
+  srv = await startDemo({ addr: `127.0.0.1:${srv.port}`, env });
+  await waitFor(() => live.status === "open", "open on the new server", 15000);
+  assert.ok(sent.filter((f) => f.t === "hello").at(-1).resume, "it tried to resume first");
+  const remounts = sent.filter((f) => f.t === "mount").slice(3);
+  // Every handle comes back with its type, props and id, first with its signed state.
+  assert.deepEqual(
+    remounts.slice(0, 3).map((m) => [m.type, m.props, m.id, !!m.snapshot?.sig]).sort(),
+    [["Counter", { start: 10, step: 5, label: "Hero" }, "hero", true], ["Counter", { start: 3 }, anon.id, true], ["TodoList", {}, "todos", true]].sort(),
+  );
+  // The answers: one call after the remounts proves they were all processed.
+  assert.equal(await anon.call("add", 0), anon.state.count);
+  assert.deepEqual(errors, []);
+  return { live, srv, sent, hero, anon, todos, before, after: snap(), remounts: () => sent.filter((f) => f.t === "mount").slice(3) };
+}
+
+test("a restarted server with the same secret rebuilds every instance from its signed state: nothing lost", async () => {
+  const r = await acrossRestart({ FLUXLIVE_SECRET: "test-secret-0123456789abcdef0123456789" });
   try {
-    const hero = await live.mount("Counter", { start: 10, step: 5, label: "Hero" }, { id: "hero" });
-    const anon = await live.mount("Counter", { start: 3 });
-    await hero.call("increment");
-    assert.equal(hero.state.count, 15);
-    await srv.stop();
-    await waitFor(() => live.status === "reconnecting", "reconnecting");
-    srv = await startDemo({ addr: `127.0.0.1:${srv.port}` });
-    await waitFor(() => live.status === "open", "open on the new server", 15000);
-    assert.ok(sent.filter((f) => f.t === "hello").at(-1).resume, "it tried to resume first");
-    const remounts = sent.filter((f) => f.t === "mount").slice(2);
-    assert.deepEqual(
-      remounts.map((m) => [m.type, m.props, m.id]).sort(),
-      [["Counter", { start: 10, step: 5, label: "Hero" }, "hero"], ["Counter", { start: 3 }, anon.id]].sort(),
-    );
-    await waitFor(() => hero.state.count === 10 && anon.state.count === 3, "fresh state from props");
-    assert.equal(await hero.call("add", 1), 11);
+    assert.deepEqual(r.after, r.before, "no state lost across the restart");
+    assert.equal(r.remounts().length, 3, "no fallback remount");
+    assert.equal(await r.hero.call("add", 1), 16);
+    assert.equal(r.hero.version, r.before.hero[1] + 1);
   } finally {
-    live.close();
-    await srv.stop();
+    r.live.close();
+    await r.srv.stop();
+  }
+});
+
+test("a restarted server with a new key refuses the snapshots: handles are remounted from props", async () => {
+  const r = await acrossRestart({ FLUXLIVE_SECRET: "" });
+  try {
+    const fallback = r.remounts().slice(3);
+    assert.deepEqual(fallback.map((m) => [m.id, m.snapshot]).sort(), [["hero", undefined], [r.anon.id, undefined], ["todos", undefined]].sort());
+    assert.equal(r.hero.state.count, 10);
+    assert.deepEqual(r.todos.state.items, []);
+    assert.equal(await r.hero.call("add", 1), 11);
+  } finally {
+    r.live.close();
+    await r.srv.stop();
+  }
+});
+
+test("every frame the server sends has only fields the shared vectors know", async () => {
+  const { readFileSync } = await import("node:fs");
+  const vectors = JSON.parse(readFileSync(new URL("../../protocol/vectors/frames.json", import.meta.url), "utf8"));
+  const known = new Map();
+  for (const v of vectors.filter((v) => v.dir === "server")) {
+    const s = known.get(v.frame.t) ?? new Set();
+    for (const k of Object.keys(v.frame)) s.add(k);
+    known.set(v.frame.t, s);
+  }
+  const raw = await rawClient(demo.wsUrl, demo.origin);
+  try {
+    raw.send({ t: "hello", protocol: 1 });
+    raw.send({ t: "mount", ref: 1, type: "Counter", props: { start: 1 }, id: "v" });
+    raw.send({ t: "call", ref: 2, id: "v", method: "increment", args: [], trace: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" });
+    raw.send({ t: "call", ref: 3, id: "v", method: "fail", args: [] });
+    raw.send({ t: "sync", id: "v" });
+    raw.send({ t: "unmount", ref: 4, id: "v" });
+    await raw.next((f) => f.t === "unmounted" && f.ref === 4);
+    const got = raw.inbox.concat([{ t: "unmounted", ref: 4, id: "v" }]);
+    const types = new Set(got.map((f) => f.t));
+    for (const t of ["welcome", "mounted", "patch", "event", "reply", "error", "state"]) assert.ok(types.has(t), `no ${t} frame seen`);
+    for (const f of got) {
+      const keys = known.get(f.t);
+      assert.ok(keys, `server sent an unknown frame type ${f.t}`);
+      for (const k of Object.keys(f)) assert.ok(keys.has(k), `${f.t}.${k} is not in protocol/vectors/frames.json`);
+    }
+    // Order on one instance: patch, then the reply it caused.
+    const iPatch = got.findIndex((f) => f.t === "patch");
+    const iReply = got.findIndex((f) => f.t === "reply" && f.ref === 2);
+    assert.ok(iPatch >= 0 && iPatch < iReply, "patch precedes its reply");
+    assert.equal(got.find((f) => f.t === "patch").base + 1, got.find((f) => f.t === "patch").version);
+  } finally {
+    raw.close();
   }
 });

@@ -10,23 +10,28 @@ export const DEMO_BIN = process.env.FLUXLIVE_DEMO_BIN || fileURLToPath(new URL("
 const STARTUP_MS = 20000;
 
 /**
- * Starts the demo. `addr` defaults to `127.0.0.1:0`; `debug` adds `--debug`.
+ * Starts the demo. `addr` defaults to `127.0.0.1:0`; `debug` adds `--debug`;
+ * `env` adds environment variables (e.g. `FLUXLIVE_SECRET`).
  * Resolves with `{url, origin, wsUrl, devtools, port, stop()}` once it printed
  * its URL (and, with debug, its DevTools URL).
  */
-export function startDemo({ addr = "127.0.0.1:0", debug = false } = {}) {
+export function startDemo({ addr = "127.0.0.1:0", debug = false, env = {} } = {}) {
   if (!existsSync(DEMO_BIN)) {
     throw new Error(`${DEMO_BIN} is missing: build it with \`cargo build -p fluxlive-demo\` (or set FLUXLIVE_DEMO_BIN)`);
   }
   const args = ["--addr", addr];
   if (debug) args.push("--debug");
-  const proc = spawn(DEMO_BIN, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn" } });
+  const proc = spawn(DEMO_BIN, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn", ...env } });
   let out = "";
   let err = "";
   proc.stderr.on("data", (d) => {
     err = (err + d).slice(-8000);
   });
   const exited = new Promise((r) => proc.once("exit", (code, sig) => r({ code, sig })));
+  // Never leave a server behind, even when a test run is cut short.
+  const reap = () => proc.kill("SIGKILL");
+  process.once("exit", reap);
+  exited.then(() => process.off("exit", reap));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => fail(new Error(`demo printed no URL within ${STARTUP_MS} ms\nstdout: ${out}\nstderr: ${err}`)), STARTUP_MS);
     const fail = (e) => {

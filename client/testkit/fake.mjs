@@ -97,8 +97,11 @@ const types = {
 
 /**
  * A reference server: sessions survive disconnects (until `restart()`),
- * each change sends `patch` then `reply`. Hooks: `dropPatches` (count of
- * patches to lose), `hold` (stop answering calls), `log` (every frame seen).
+ * each change sends `patch` then `reply`; frames of one tick are coalesced
+ * into `batch` frames (`batching`, counted in `batches`); states carry a
+ * fake signature and signed snapshots rebuild instances (`signing`).
+ * Hooks: `dropPatches` (count of patches to lose), `hold` (stop answering
+ * calls), `log` (every frame seen).
  */
 export function miniServer(net) {
   let n = 0;
@@ -106,6 +109,10 @@ export function miniServer(net) {
     sessions: new Map(),
     conns: new Map(),
     dropPatches: 0,
+    batching: true,
+    batches: 0,
+    signing: true,
+    key: 1,
     hold: false,
     held: [],
     log: [],
@@ -113,14 +120,31 @@ export function miniServer(net) {
     disconnected(ws) {
       srv.conns.delete(ws);
     },
-    restart() {
+    /** Drops every session and socket; `newKey` also changes the signing key (old snapshots become invalid). */
+    restart({ newKey = false } = {}) {
+      if (newKey) srv.key++;
       srv.sessions.clear();
       for (const ws of [...net.sockets]) if (ws.readyState === 1) ws.kill();
     },
     frame(ws, f) {
       srv.log.push(f);
-      const send = (x) => setTimeout(() => ws.push(x), 0);
+      // Frames sent in one tick go out together, as one `batch` when the client asked for it.
+      const send = (x) => {
+        if (ws._out) return ws._out.push(x);
+        ws._out = [x];
+        setTimeout(() => {
+          const out = ws._out;
+          ws._out = null;
+          if (out.length > 1 && ws._batch) {
+            srv.batches++;
+            ws.push({ t: "batch", frames: out });
+          } else for (const y of out) ws.push(y);
+        }, 0);
+      };
+      // Stand-in for the HMAC: the runtime signs each state version.
+      const sign = (i) => (srv.signing ? `sig${srv.key}:${i.id}:${i.version}:${JSON.stringify(i.state)}` : undefined);
       if (f.t === "hello") {
+        ws._batch = (f.caps || []).includes("batch") && srv.batching;
         let sess = f.resume && srv.sessions.get(f.resume.session);
         const resumed = !!(sess && sess.token === f.resume.token);
         if (!resumed) {
@@ -130,7 +154,7 @@ export function miniServer(net) {
         sess.token = `k${++n}`;
         srv.conns.set(ws, sess);
         const w = { t: "welcome", protocol: 1, session: sess.id, token: sess.token, resumed, grace_ms: 30000, max_frame: 65536 };
-        if (resumed) w.instances = [...sess.insts.values()].map((i) => ({ id: i.id, type: i.type, version: i.version, state: i.state }));
+        if (resumed) w.instances = [...sess.insts.values()].map((i) => ({ id: i.id, type: i.type, version: i.version, state: i.state, sig: sign(i) }));
         if (srv.debug) w.debug = srv.debug;
         return send(w);
       }
@@ -143,8 +167,14 @@ export function miniServer(net) {
         const id = f.id ?? `i${++n}`;
         if (sess.insts.has(id)) return err("duplicate_id", { id });
         const inst = { id, type: f.type, version: 0, props: f.props || {}, state: ty.init(f.props || {}) };
+        const snap = f.snapshot;
+        const rehydrated = !!snap && srv.signing && snap.sig === sign({ id, ...snap });
+        if (snap && !rehydrated) return err("bad_snapshot", { id, type: f.type });
+        if (rehydrated) Object.assign(inst, { version: snap.version, state: snap.state });
         sess.insts.set(id, inst);
-        return send({ t: "mounted", ref: f.ref, id, type: f.type, version: 0, state: inst.state });
+        const m = { t: "mounted", ref: f.ref, id, type: f.type, version: inst.version, state: inst.state, sig: sign(inst) };
+        if (rehydrated) m.rehydrated = true;
+        return send(m);
       }
       const inst = f.id != null && sess.insts.get(f.id);
       if (f.t === "call") {
@@ -161,10 +191,24 @@ export function miniServer(net) {
           const base = inst.version++;
           inst.state = out.state;
           if (srv.dropPatches > 0) srv.dropPatches--;
-          else send({ t: "patch", id: f.id, base, version: inst.version, ops, trace: f.trace });
+          else send({ t: "patch", id: f.id, base, version: inst.version, ops, trace: f.trace, sig: sign(inst) });
         }
         if (out.event) send({ t: "event", id: f.id, name: out.event[0], data: out.event[1] });
         return send({ t: "reply", ref: f.ref, id: f.id, result: out.result ?? null });
+      }
+      if (f.t === "props") {
+        if (!inst) return err("not_mounted", { id: f.id, method: "props" });
+        inst.props = f.props;
+        const next = { ...inst.state, ...(f.props.step != null && { step: f.props.step }), ...(f.props.label != null && { label: f.props.label }) };
+        const ops = Object.keys(next)
+          .filter((k) => next[k] !== inst.state[k])
+          .map((k) => ({ op: "replace", path: `/${k}`, value: next[k] }));
+        if (ops.length) {
+          const base = inst.version++;
+          inst.state = next;
+          send({ t: "patch", id: f.id, base, version: inst.version, ops, sig: sign(inst) });
+        }
+        return send({ t: "reply", ref: f.ref, id: f.id, result: null });
       }
       if (f.t === "unmount") {
         if (!inst) return err("not_mounted", { id: f.id });
@@ -172,7 +216,7 @@ export function miniServer(net) {
         return send({ t: "unmounted", ref: f.ref, id: f.id });
       }
       if (f.t === "sync") {
-        if (inst) send({ t: "state", id: f.id, version: inst.version, state: inst.state });
+        if (inst) send({ t: "state", id: f.id, version: inst.version, state: inst.state, sig: sign(inst) });
       }
     },
   };
