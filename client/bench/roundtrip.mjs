@@ -1,7 +1,8 @@
 // Client benchmark against the real demo server (run: npm run bench:client).
 // Prints, for the same server in the same run:
-//   * raw protocol round trip (hand-written frames over `ws`) vs the client's
-//     `h.call` round trip (trace, patch apply, listeners, span report);
+//   * raw protocol round trip (hand-written frames over `ws`, hello.caps
+//     ["batch"] like the client) vs the client's `h.call` round trip (trace,
+//     patch apply, listeners, span report), and raw without the batch cap;
 //   * pipelined throughput with 8 calls in flight, client vs raw;
 //   * patch-apply cost for a 1,000-item state.
 import { performance } from "node:perf_hooks";
@@ -12,9 +13,9 @@ const N = Number(process.env.N || 300);
 const pct = (xs, p) => xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
 const fmt = (us) => `${us.toFixed(0)} µs`;
 
-async function rawRoundTrips(demo) {
+async function rawRoundTrips(demo, caps) {
   const c = await rawClient(demo.wsUrl, demo.origin);
-  c.send({ t: "hello", protocol: 1 });
+  c.send({ t: "hello", protocol: 1, caps });
   await c.next((f) => f.t === "welcome");
   c.send({ t: "mount", ref: 1, type: "Counter", props: {}, id: "raw" });
   await c.next((f) => f.ref === 1);
@@ -88,14 +89,18 @@ function patchCost() {
 const demo = await startDemo();
 try {
   // Warm both paths (JIT, server allocations) before measuring.
-  await rawRoundTrips({ ...demo });
-  const raw = await rawRoundTrips(demo);
+  await rawRoundTrips(demo, ["batch"]);
+  const raw = await rawRoundTrips(demo, ["batch"]);
   const lib = await clientRoundTrips(demo);
+  // Without `batch`, patch, event and reply leave in separate writes: shows the cost of Nagle's
+  // algorithm when the server does not set TCP_NODELAY.
+  const single = await rawRoundTrips(demo, []);
   console.log(`calls per path: ${N} sequential, then ${N} with 8 in flight`);
   console.log(`round trip  raw    p50 ${fmt(pct(raw.lat, 50))}  p99 ${fmt(pct(raw.lat, 99))}`);
   console.log(`round trip  client p50 ${fmt(pct(lib.lat, 50))}  p99 ${fmt(pct(lib.lat, 99))}  (${(pct(lib.lat, 50) / pct(raw.lat, 50)).toFixed(2)}x raw)`);
   console.log(`throughput  raw    ${raw.rate.toFixed(0)} calls/s (8 in flight)`);
   console.log(`throughput  client ${lib.rate.toFixed(0)} calls/s (8 in flight, ${(lib.rate / raw.rate).toFixed(2)}x raw)`);
+  console.log(`round trip  raw, no batch cap p50 ${fmt(pct(single.lat, 50))}  p99 ${fmt(pct(single.lat, 99))}; ${single.rate.toFixed(0)} calls/s (8 in flight)`);
   console.log(`state consistent after run: ${lib.ok}`);
   console.log(`applyPatch, 2 ops on a 1,000-item state: ${patchCost().toFixed(2)} µs each`);
 } finally {

@@ -88,7 +88,10 @@ export async function rawClient(wsUrl, origin) {
   const inbox = [];
   const waiters = [];
   ws.on("message", (d) => {
-    inbox.push(JSON.parse(String(d)));
+    const f = JSON.parse(String(d));
+    // `batch` frames (sent only after hello.caps ["batch"]) are flattened in order.
+    if (f.t === "batch") inbox.push(...f.frames);
+    else inbox.push(f);
     for (const w of waiters.splice(0)) w();
   });
   await new Promise((res, rej) => {
