@@ -36,7 +36,7 @@ export type ServerErrorCode =
 
 /** Error codes the client raises itself, without asking the server. */
 export type ClientErrorCode =
-  /** The socket died while the request was in flight; it may or may not have run. */
+  /** The socket died while the request was in flight; it may or may not have run (see `retry`). */
   | "connection_lost"
   /** `live.close()` was called, or reconnecting gave up. */
   | "closed"
@@ -85,6 +85,12 @@ export interface ConnectOptions {
   queueMax?: number;
   /** Send render and span reports to the server (default `true`). */
   metrics?: boolean;
+  /**
+   * Give every call an idempotency key and resend calls caught in flight by a lost connection
+   * instead of rejecting them with `connection_lost` (default `false`): the server applies each key
+   * once, so every call takes effect exactly once.
+   */
+  retry?: boolean;
 }
 
 /** Options for `live.mount`. */

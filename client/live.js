@@ -227,7 +227,8 @@ class Handle {
     if (!this.mounted) return Promise.reject(new LiveError("not_mounted", `${this.type} ${this.id} is not mounted`, this));
     const trace = opts.traceparent || traceparent();
     const frame = { t: "call", id: this.id, method, args, trace };
-    if (opts.key != null) frame.key = String(opts.key);
+    const key = opts.key ?? (this._live._retry ? hex(8) : null);
+    if (key != null) frame.key = String(key);
     return this._live._request(frame, { span: { trace, id: this.id, method, start: now(), at: unixUs() } });
   }
 
@@ -270,6 +271,7 @@ class Live {
     this._rc = o.reconnect === false ? false : { minMs: 100, maxMs: 5000, maxAttempts: Infinity, ...o.reconnect };
     this._queueMax = o.queueMax ?? QUEUE_MAX;
     this._metrics = o.metrics !== false;
+    this._retry = !!o.retry;
     this._l = new Map();
     this._handles = new Map();
     this._pending = new Map();
@@ -385,7 +387,7 @@ class Live {
     this._ws = null;
     this._flowing = false;
     this._gate = 0;
-    this._failPending(new LiveError("connection_lost", "connection lost before the answer arrived"));
+    this._failPending(new LiveError("connection_lost", "connection lost before the answer arrived"), true);
     for (const h of this._handles.values()) h._syncing = false;
     this._reconnect();
   }
@@ -397,14 +399,18 @@ class Live {
     this._retry = setTimeout(() => this._open(), backoffDelay(this._attempt++, this._rc));
   }
 
-  _failPending(err) {
+  _failPending(err, lost) {
     const p = this._pending;
+    const again = [];
     this._pending = new Map();
     for (const r of p.values()) {
       // The handle is already gone locally; a resumed session unmounts it again.
       if (r.unmount) r.resolve();
+      // Keyed calls are safe to resend: the server applies a key once.
+      else if (lost && this._retry && r.frame.key) again.push(r);
       else this._finish(r, err);
     }
+    this._queue.unshift(...again);
   }
 
   _raw(frame) {

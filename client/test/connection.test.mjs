@@ -513,3 +513,22 @@ test("calls made offline wait for refused snapshots to be remounted from props, 
   assert.deepEqual(order.slice(0, 4), ["hello", "mount+snapshot", "mount", "call"]);
   live.close();
 });
+
+test("retry: calls caught in flight are resent with the same key after the resume and resolve", async () => {
+  const { net, srv, live } = setup({ retry: true });
+  const a = await live.mount("Counter", {}, { id: "a" });
+  srv.hold = true;
+  const p = a.call("add", 2);
+  await waitFor(() => srv.held.length === 1, "call reached the server");
+  const key = srv.held[0].key;
+  assert.match(key, /^[0-9a-f]{16}$/);
+  srv.hold = false;
+  net.last().kill();
+  assert.equal(await p, 2);
+  const resent = sentOfType(net.last(), "call");
+  assert.equal(resent.length, 1);
+  assert.equal(resent[0].key, key, "same idempotency key");
+  assert.equal(resent[0].trace, srv.held[0].trace, "same trace");
+  // Without retry (default) the same situation rejects: see "calls in flight ... connection_lost".
+  live.close();
+});

@@ -239,6 +239,23 @@ test("calls in flight when the socket drops reject with connection_lost (or comp
   assert.equal(a.state.count, n);
 });
 
+test("retry: calls caught by dropped sockets take effect exactly once (idempotency keys)", async () => {
+  const { live, sent } = open({ retry: true });
+  const a = await live.mount("Counter", { step: 1 }, { id: "a" });
+  const rounds = 12;
+  for (let i = 0; i < rounds; i++) {
+    const p = a.call("increment");
+    live._dropSocket(); // the call may or may not have reached the server
+    await p;
+    await waitFor(() => live.status === "open", "open again", 10000);
+  }
+  assert.equal(await a.call("add", 0), rounds, "the server applied each call once");
+  assert.equal(a.state.count, rounds);
+  const keys = sent.filter((f) => f.t === "call" && f.method === "increment").map((f) => f.key);
+  assert.ok(keys.length >= rounds * 2 - 1, "in-flight calls were resent");
+  assert.equal(new Set(keys).size, rounds, "with their original keys");
+});
+
 test("render and span reports are accepted by the server", async () => {
   const { live, sent, errors } = open();
   const a = await live.mount("Counter", {}, { id: "a" });
