@@ -6,7 +6,8 @@ import { connect } from "/__live/client.js";
 
 const $ = (root, sel) => root.querySelector(sel);
 
-const live = connect();
+// retry: a click caught by a dropped connection is resent (with its idempotency key) rather than lost.
+const live = connect({ retry: true });
 /** Instance handles by id, for tests and for poking at from the console. */
 const handles = {};
 window.live = live;
