@@ -37,6 +37,17 @@ const codeOf = (p) =>
     },
   );
 
+test("the runtime serves this checkout's client/live.js at /__live/client.js", async () => {
+  const { readFileSync } = await import("node:fs");
+  const res = await fetch(new URL("/__live/client.js", demo.url));
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type") ?? "", /javascript/);
+  const served = await res.text();
+  const local = readFileSync(new URL("../live.js", import.meta.url), "utf8");
+  // The runtime embeds the file at compile time: a mismatch means a stale demo binary.
+  assert.ok(served === local, "served client differs from client/live.js: rebuild with `cargo build -p fluxlive-demo`");
+});
+
 test("mount returns the initial state built from props", async () => {
   const { live, errors } = open();
   const hero = await live.mount("Counter", { start: 10, step: 5, label: "Hero" }, { id: "hero" });
