@@ -168,7 +168,7 @@ impl OtelExporter {
                 url,
                 agg: MetricsAgg::new(now_unix_us().saturating_mul(1_000)),
                 interval: config.metrics_interval,
-                next_due: now + config.metrics_interval,
+                next_due: after(now, config.metrics_interval),
             }),
             transport: Transport::new(
                 config.protocol,
@@ -186,7 +186,7 @@ impl OtelExporter {
             shutdown_timeout: config.shutdown_timeout,
             pending: Vec::new(),
             batch_due: None,
-            next_tick: now + config.linger,
+            next_tick: after(now, config.linger),
             failing: false,
         };
         let handle = std::thread::Builder::new()
@@ -302,11 +302,11 @@ impl OtelExporter {
             return Err(Error::Closed);
         }
         let (ack, done) = mpsc::sync_channel(1);
-        let deadline = Instant::now() + timeout;
+        let deadline = after(Instant::now(), timeout);
         self.tx
             .send(Msg::Flush(deadline, ack))
             .map_err(|_| Error::Closed)?;
-        done.recv_timeout(timeout + ACK_GRACE)
+        done.recv_timeout(timeout.saturating_add(ACK_GRACE))
             .map_err(|_| Error::Timeout(timeout))
     }
 
@@ -320,12 +320,12 @@ impl OtelExporter {
         let (ack, done) = mpsc::sync_channel(1);
         if self
             .tx
-            .send(Msg::Shutdown(Instant::now() + timeout, ack))
+            .send(Msg::Shutdown(after(Instant::now(), timeout), ack))
             .is_err()
         {
             return Ok(());
         }
-        match done.recv_timeout(timeout + ACK_GRACE) {
+        match done.recv_timeout(timeout.saturating_add(ACK_GRACE)) {
             Ok(()) => {
                 let handle = self
                     .worker
@@ -342,6 +342,13 @@ impl OtelExporter {
             Err(_) => Err(Error::Timeout(timeout)),
         }
     }
+}
+
+/// `t + d`, saturating at a year: configured durations may be huge (a
+/// "never" metrics interval) and `Instant` addition would overflow.
+pub(crate) fn after(t: Instant, d: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(365 * 24 * 3600);
+    t.checked_add(d.min(FAR)).unwrap_or(t)
 }
 
 /// Longest sleep of an idle export thread.
@@ -393,7 +400,7 @@ impl Worker {
             let now = Instant::now();
             // Nothing held back: no tick needed until a record arrives.
             let mut wake = if self.mapper.pending() == 0 {
-                now + IDLE_WAIT
+                after(now, IDLE_WAIT)
             } else {
                 self.next_tick
             };
@@ -419,7 +426,7 @@ impl Worker {
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
-                    self.finish(Instant::now() + self.shutdown_timeout);
+                    self.finish(after(Instant::now(), self.shutdown_timeout));
                     return;
                 }
             }
@@ -456,14 +463,14 @@ impl Worker {
 
     fn schedule_batch(&mut self) {
         if !self.pending.is_empty() && self.batch_due.is_none() {
-            self.batch_due = Some(Instant::now() + self.batch_delay);
+            self.batch_due = Some(after(Instant::now(), self.batch_delay));
         }
     }
 
     fn on_time(&mut self, now: Instant) {
         if now >= self.next_tick {
             self.mapper.advance(&mut self.pending);
-            self.next_tick = now + self.linger;
+            self.next_tick = after(now, self.linger);
             self.schedule_batch();
         }
         if self.pending.len() >= self.max_batch || self.batch_due.is_some_and(|d| now >= d) {
@@ -573,7 +580,7 @@ impl Worker {
             }
         };
         if let Some(m) = &mut self.metrics {
-            m.next_due = Instant::now() + m.interval;
+            m.next_due = after(Instant::now(), m.interval);
         }
     }
 }

@@ -85,7 +85,8 @@ impl Transport {
             agent,
             protocol,
             headers,
-            timeout,
+            // The HTTP client adds this to `Instant`s: keep it representable.
+            timeout: timeout.min(Duration::from_secs(3600)),
             retry,
             jitter: crate::ids::IdGen::random_seed() | 1,
         }
@@ -152,7 +153,7 @@ impl Transport {
             let delay = retry_after(resp.headers())
                 .unwrap_or_else(|| self.backoff(attempt))
                 .min(self.retry.max_backoff);
-            if deadline.is_some_and(|d| Instant::now() + delay >= d) {
+            if deadline.is_some_and(|d| crate::exporter::after(Instant::now(), delay) >= d) {
                 return Err(Failure::RetriesExhausted(status));
             }
             tracing::debug!(target: "fluxlive_otel", status, ?delay, attempt, "collector busy, retrying batch");

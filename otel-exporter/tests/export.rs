@@ -248,3 +248,22 @@ fn samplers_choose_whole_traces() {
     assert_eq!(rx.trace_hits(), 0);
     assert_eq!(exporter.stats().spans_exported, 0);
 }
+
+#[test]
+fn huge_durations_do_not_overflow() {
+    // "Never" written as Duration::MAX must not panic on Instant arithmetic.
+    let rx = Receiver::start(Reply::Ok);
+    let exporter = OtelExporter::start(
+        config(&rx, Protocol::HttpProtobuf)
+            .endpoint(&rx.base)
+            .metrics_interval(Duration::MAX)
+            .batch_delay(Duration::MAX)
+            .linger(Duration::MAX)
+            .shutdown_timeout(Duration::from_secs(10)),
+    )
+    .unwrap();
+    exporter.offer(&scenario());
+    exporter.flush(Duration::MAX).unwrap();
+    check_scenario(&rx.delivered_spans());
+    exporter.shutdown().unwrap();
+}
