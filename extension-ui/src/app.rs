@@ -125,8 +125,14 @@ pub fn app() -> Html {
             Tab::Timeline => {
                 let d = store.dispatcher();
                 let d2 = store.dispatcher();
+                let d3 = store.dispatcher();
+                let tab = tab.clone();
+                let on_show_instance = Callback::from(move |iid| {
+                    d3.dispatch(Action::Select(Some(iid)));
+                    tab.set(Tab::Components);
+                });
                 html! { <Timeline store={(*store).clone()} on_filter={Callback::from(move |f| d.dispatch(Action::SetFilter(f)))}
-                on_select={Callback::from(move |s| d2.dispatch(Action::SelectRecord(s)))} /> }
+                on_select={Callback::from(move |s| d2.dispatch(Action::SelectRecord(s)))} {on_show_instance} /> }
             }
             Tab::Profiler => {
                 let d = store.dispatcher();

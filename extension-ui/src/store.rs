@@ -262,6 +262,14 @@ impl Default for Model {
 }
 
 impl Model {
+    /// Where the record `seq` sits in the filtered list.
+    pub fn filtered_position(&self, seq: u64) -> Option<usize> {
+        // Filtered rows keep log order, which is sequence order.
+        self.filtered
+            .binary_search_by_key(&seq, |&i| self.log.row(i).map_or(0, |r| r.seq))
+            .ok()
+    }
+
     /// Bytes received so far of an export in progress.
     pub fn exporting(&self) -> Option<usize> {
         self.export_buf.as_ref().map(|(_, b)| b.len())

@@ -102,6 +102,15 @@ test("clicking a counter in the page shows the action and its diff in the timeli
   await op.waitFor({ timeout: 1000 });
   assert.equal(await op.locator(tid("diff-before")).textContent(), "10");
   assert.equal(await op.locator(tid("diff-after")).textContent(), "15");
+  // Arrow keys move through the list; "Show in Components" selects the instance.
+  const seq = Number(await detail.getAttribute("data-seq"));
+  await panel.keyboard.press("ArrowUp");
+  await panel.waitForFunction((s) => Number(document.querySelector('[data-testid="record-detail"]')?.dataset.seq) === s - 1, seq, { timeout: 1000 });
+  await panel.keyboard.press("ArrowDown");
+  await panel.waitForFunction((s) => Number(document.querySelector('[data-testid="record-detail"]')?.dataset.seq) === s, seq, { timeout: 1000 });
+  await panel.click(tid("show-instance"));
+  await panel.waitForSelector(`${tid("tree-instance")}.selected[data-id="hero"]`, { timeout: 1000 });
+  await panel.waitForSelector(tid("inspector"));
 });
 
 test("timeline filters narrow the list by kind and errors", async () => {

@@ -197,6 +197,21 @@ fn reconnect_resumes_after_last_seq_and_restart_resets() {
 }
 
 #[test]
+fn filtered_position_finds_records_in_the_filtered_list() {
+    let mut m = connected();
+    let mut recs = vec![mount(1)];
+    recs.extend(increment(2, 1, 11));
+    records(&mut m, recs);
+    assert_eq!(m.filtered_position(3), Some(2));
+    m.apply(Action::SetFilter(TimelineFilter {
+        kind: Some(RecordKind::Diff),
+        ..Default::default()
+    }));
+    assert_eq!(m.filtered_position(3), Some(0));
+    assert_eq!(m.filtered_position(2), None);
+}
+
+#[test]
 fn filter_applies_to_existing_and_new_rows() {
     let mut m = connected();
     records(&mut m, vec![mount(1)]);

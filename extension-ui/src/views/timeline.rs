@@ -8,7 +8,7 @@ use crate::describe::{fmt_ts, fmt_us, kind_from_name, kind_name, summary};
 use crate::filter::TimelineFilter;
 use crate::log::{Row, NONE};
 use crate::store::{Model, Store};
-use crate::window::window;
+use crate::window::{scroll_for, window};
 use fluxlive_protocol::record::{CallSource, Outcome, RecordBody, RecordKind};
 use serde_json::Value;
 use std::rc::Rc;
@@ -27,6 +27,8 @@ pub struct TimelineProps {
     pub on_filter: Callback<TimelineFilter>,
     /// A record was opened (by sequence number) or closed.
     pub on_select: Callback<Option<u64>>,
+    /// Show an instance in the Components tab.
+    pub on_show_instance: Callback<u64>,
 }
 
 /// The timeline.
@@ -38,7 +40,7 @@ pub fn timeline(p: &TimelineProps) -> Html {
             { filter_bar(&model, &p.on_filter) }
             <div class="tl-split">
                 <RowList store={p.store.clone()} on_select={p.on_select.clone()} />
-                { detail(&model) }
+                { detail(&model, &p.on_show_instance) }
             </div>
         </div>
     }
@@ -164,6 +166,56 @@ fn row_list(p: &RowListProps) -> Html {
     }
     use_effect(|| bench::on_commit(browser::now()));
 
+    let onkeydown = {
+        let store = p.store.clone();
+        let on_select = p.on_select.clone();
+        let list_ref = list_ref.clone();
+        Callback::from(move |e: KeyboardEvent| {
+            let delta: i64 = match e.key().as_str() {
+                "ArrowDown" => 1,
+                "ArrowUp" => -1,
+                "PageDown" => 25,
+                "PageUp" => -25,
+                "Home" => i64::MIN / 2,
+                "End" => i64::MAX / 2,
+                "Escape" => {
+                    on_select.emit(None);
+                    return;
+                }
+                _ => return,
+            };
+            e.prevent_default();
+            let m = store.model.borrow();
+            let Some(next) = step(
+                m.filtered.len(),
+                m.selected_seq.and_then(|s| m.filtered_position(s)),
+                delta,
+            ) else {
+                return;
+            };
+            let Some(seq) = m
+                .filtered
+                .get(next)
+                .and_then(|&i| m.log.row(i))
+                .map(|r| r.seq)
+            else {
+                return;
+            };
+            let n = m.filtered.len();
+            drop(m);
+            on_select.emit(Some(seq));
+            if let Some(el) = list_ref.cast::<Element>() {
+                let view = f64::from(el.client_height());
+                let w = window(n, ROW_H, view, f64::from(el.scroll_top()), 0);
+                let shown = (view / ROW_H).floor() as usize;
+                if next <= w.first || next + 1 >= w.first + shown {
+                    let top = scroll_for(n, ROW_H, view, next.saturating_sub(shown / 2));
+                    el.set_scroll_top(top as i32);
+                }
+            }
+        })
+    };
+
     let rows: Vec<Html> = (win.first..win.first + win.count)
         .filter_map(|i| model.filtered.get(i).map(|&idx| (i, idx)))
         .map(|(i, idx)| {
@@ -177,13 +229,27 @@ fn row_list(p: &RowListProps) -> Html {
         })
         .collect();
     html! {
-        <div class="tl-list" ref={list_ref} {onscroll} data-testid="timeline-list">
+        <div class="tl-list" ref={list_ref} {onscroll} {onkeydown} tabindex="0" data-testid="timeline-list">
             <div class="tl-spacer" style={format!("height:{}px", win.total_px)}>
                 { for rows }
             </div>
             if n == 0 { <div class="empty">{ if model.log.is_empty() { "No records yet" } else { "No record matches the filter" } }</div> }
         </div>
     }
+}
+
+/// The list position after moving `delta` rows from `current` in a list of
+/// `n` (from the first or last row when nothing is selected).
+pub fn step(n: usize, current: Option<usize>, delta: i64) -> Option<usize> {
+    if n == 0 {
+        return None;
+    }
+    let last = (n - 1) as i64;
+    Some(match current {
+        Some(c) => (c as i64).saturating_add(delta).clamp(0, last) as usize,
+        None if delta > 0 => 0,
+        None => n - 1,
+    })
 }
 
 /// A call source's wire name.
@@ -276,7 +342,7 @@ fn diff_of_action(model: &Model, idx: u32) -> Option<u32> {
     })
 }
 
-fn detail(model: &Model) -> Html {
+fn detail(model: &Model, on_show_instance: &Callback<u64>) -> Html {
     let Some(seq) = model.selected_seq else {
         return html! { <div class="tl-detail empty">{"Select a record to see its details"}</div> };
     };
@@ -291,6 +357,10 @@ fn detail(model: &Model) -> Html {
         <div class="pane-head">
             <span class={classes!("c-kind", format!("k-{}", kind_name(row.kind)))}>{kind_name(row.kind)}</span>
             <span>{format!(" #{seq} at {}s · {}", fmt_ts(row.ts_us), instance_label(model, row))}</span>
+            <span class="spacer" />
+            if let Some(iid) = model.instances.get(row.inst).map(|i| i.iid) {
+                <button class="btn small" onclick={on_show_instance.reform(move |_: MouseEvent| iid)} data-testid="show-instance">{"Show in Components"}</button>
+            }
         </div>
     }];
     match &body {
@@ -375,5 +445,21 @@ fn diff_view(model: &Model, idx: u32) -> Html {
                 }) }
             </table>
         </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::step;
+
+    #[test]
+    fn keyboard_steps_stay_in_the_list() {
+        assert_eq!(step(0, None, 1), None);
+        assert_eq!(step(10, None, 1), Some(0));
+        assert_eq!(step(10, None, -1), Some(9));
+        assert_eq!(step(10, Some(3), 1), Some(4));
+        assert_eq!(step(10, Some(3), -25), Some(0));
+        assert_eq!(step(10, Some(3), i64::MAX / 2), Some(9));
+        assert_eq!(step(10, Some(9), 1), Some(9));
     }
 }
