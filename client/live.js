@@ -224,7 +224,7 @@ class Handle {
   }
 
   invoke(method, args = [], opts = {}) {
-    if (!this.mounted) return Promise.reject(new LiveError("not_mounted", `${this.type} ${this.id} is not mounted`, this));
+    if (!this.mounted) return this._notMounted();
     const trace = opts.traceparent || traceparent();
     const frame = { t: "call", id: this.id, method, args, trace };
     const key = opts.key ?? (this._live._retry ? hex(8) : null);
@@ -233,7 +233,7 @@ class Handle {
   }
 
   setProps(props) {
-    if (!this.mounted) return Promise.reject(new LiveError("not_mounted", `${this.type} ${this.id} is not mounted`, this));
+    if (!this.mounted) return this._notMounted();
     // Kept only once accepted, so a remount after a restart uses what the server last agreed to.
     return this._live._request({ t: "props", id: this.id, props }, { ok: () => (this.props = props) });
   }
@@ -242,6 +242,10 @@ class Handle {
     if (!this.mounted) return Promise.resolve();
     this._gone();
     return this._live._request({ t: "unmount", id: this.id }, { unmount: true });
+  }
+
+  _notMounted() {
+    return Promise.reject(new LiveError("not_mounted", `${this.type} ${this.id} is not mounted`, this));
   }
 
   _gone() {
@@ -323,7 +327,7 @@ class Live {
   close() {
     if (this._closed) return;
     this._closed = true;
-    clearTimeout(this._retry);
+    clearTimeout(this._backoff);
     clearTimeout(this._timer);
     const err = new LiveError("closed", "connection closed");
     for (const r of this._queue) r.reject(err);
@@ -396,7 +400,7 @@ class Live {
     if (this._closed) return;
     if (this._rc === false || this._attempt >= this._rc.maxAttempts) return this.close();
     this._setStatus("reconnecting");
-    this._retry = setTimeout(() => this._open(), backoffDelay(this._attempt++, this._rc));
+    this._backoff = setTimeout(() => this._open(), backoffDelay(this._attempt++, this._rc));
   }
 
   _failPending(err, lost) {

@@ -532,3 +532,18 @@ test("retry: calls caught in flight are resent with the same key after the resum
   // Without retry (default) the same situation rejects: see "calls in flight ... connection_lost".
   live.close();
 });
+
+test("without retry, calls in flight still reject after earlier reconnects (no keys sent)", async () => {
+  const { net, srv, live } = setup();
+  const a = await live.mount("Counter", {}, { id: "a" });
+  for (let i = 0; i < 2; i++) {
+    srv.hold = true;
+    const p = a.call("increment").catch((e) => e);
+    await waitFor(() => srv.held.length === i + 1, "call reached the server");
+    net.last().kill();
+    assert.equal((await p).code, "connection_lost", `round ${i}`);
+    await waitFor(() => live.status === "open", "open again");
+  }
+  assert.ok(srv.held.every((c) => c.key === undefined), "no idempotency keys unless asked");
+  live.close();
+});
