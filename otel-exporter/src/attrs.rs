@@ -1,6 +1,6 @@
 //! Attribute names and size-capped attribute builders.
 //!
-//! Every string that comes from a record goes through [`cap`], so no record
+//! Every string that comes from a record is capped on the way in, so no record
 //! value can make a span larger than the configured attribute limit.
 
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, ArrayValue, KeyValue};

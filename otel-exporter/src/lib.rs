@@ -14,7 +14,7 @@
 //! |---|---|
 //! | [`config`] | [`OtelConfig`] from `OTEL_*` variables or builder methods |
 //! | [`exporter`] | [`OtelExporter`], [`ExportStats`], the queue and export thread |
-//! | [`file`] | OTLP/JSON files from sessions |
+//! | [`mod@file`] | OTLP/JSON files from sessions |
 //! | [`attrs`] | attribute names |
 //! | [`metrics`] | metric names |
 
