@@ -96,6 +96,7 @@ pub fn app() -> Html {
                             d.dispatch(Action::Failed(format!("command not sent: {err}")));
                         }
                     }
+                    Effect::Disconnect(why) => bridge.close(ConnStatus::Closed(why)),
                     Effect::Download { name, text } => {
                         if let Err(err) = browser::download(&name, &text) {
                             tracing::warn!(%err, "download failed");

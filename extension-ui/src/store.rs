@@ -14,6 +14,7 @@ use crate::log::{Log, NONE};
 use fluxlive_protocol::debug::{Filter, Hello, HubFrame, PanelCommand, ReplayReport};
 use fluxlive_protocol::record::{Record, RecordKind};
 use fluxlive_protocol::session::{Session, SessionHeader};
+use fluxlive_protocol::DEBUG_PROTOCOL_VERSION;
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -65,6 +66,8 @@ pub enum Source {
 pub enum Effect {
     /// Send a command on the debug socket.
     Send(PanelCommand),
+    /// Close the debug socket for good, with why.
+    Disconnect(String),
     /// Offer a file for download.
     Download {
         /// Suggested file name.
@@ -415,6 +418,13 @@ impl Model {
 
     fn on_frame(&mut self, frame: HubFrame) {
         match frame {
+            HubFrame::Hello(hello) if hello.protocol != DEBUG_PROTOCOL_VERSION => {
+                let why = format!(
+                    "the runtime ({}) speaks debug protocol v{}; this panel speaks v{DEBUG_PROTOCOL_VERSION}",
+                    hello.runtime, hello.protocol
+                );
+                self.effects.push(Effect::Disconnect(why));
+            }
             HubFrame::Hello(hello) => {
                 let restarted = self
                     .hello

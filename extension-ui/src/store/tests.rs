@@ -121,7 +121,7 @@ fn sent(m: &mut Model) -> Vec<PanelCommand> {
         .into_iter()
         .filter_map(|e| match e {
             Effect::Send(c) => Some(c),
-            Effect::Download { .. } => None,
+            Effect::Download { .. } | Effect::Disconnect(_) => None,
         })
         .collect()
 }
@@ -560,4 +560,24 @@ fn snapshot_asked_while_one_is_in_flight_is_asked_again_after_it() {
     assert!(sent(&mut m).is_empty());
     m.apply(frame(empty_snapshot(first)));
     assert!(matches!(sent(&mut m)[..], [PanelCommand::Snapshot { .. }]));
+}
+
+#[test]
+fn a_runtime_speaking_another_debug_protocol_is_disconnected() {
+    let mut m = Model::default();
+    m.apply(Action::Status(ConnStatus::Connected));
+    let HubFrame::Hello(mut h) = hello(1000) else {
+        unreachable!()
+    };
+    h.protocol = DEBUG_PROTOCOL_VERSION + 1;
+    m.apply(frame(HubFrame::Hello(h)));
+    let effects = m.take_effects();
+    let want = format!("protocol v{}", DEBUG_PROTOCOL_VERSION + 1);
+    assert!(
+        matches!(&effects[..], [Effect::Disconnect(why)] if why.contains(&want)),
+        "{effects:?}"
+    );
+    assert_ne!(m.status, ConnStatus::Connected);
+    m.apply(Action::Status(ConnStatus::Closed("x".into())));
+    assert_eq!(m.status, ConnStatus::Closed("x".into()));
 }
