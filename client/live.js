@@ -172,7 +172,8 @@ const perf = globalThis.performance;
 const now = () => (perf ? perf.now() : Date.now());
 const unixUs = () => Math.round(perf?.timeOrigin ? (perf.timeOrigin + perf.now()) * 1000 : Date.now() * 1000);
 const us = (ms) => Math.max(0, Math.round(ms * 1000));
-const nextFrame = (fn) => (globalThis.requestAnimationFrame ? requestAnimationFrame(fn) : setTimeout(fn, 0));
+// Hidden tabs get no animation frames: fall back to a macrotask so reports never pile up.
+const nextFrame = (fn) => (globalThis.requestAnimationFrame && !globalThis.document?.hidden ? requestAnimationFrame(fn) : setTimeout(fn, 0));
 const hasDom = () => typeof document !== "undefined";
 
 function emit(set, args) {

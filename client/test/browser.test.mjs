@@ -148,3 +148,20 @@ test("render reports measure up to the next animation frame", async () => {
   assert.ok(it.frame_us >= it.apply_us + it.render_us, JSON.stringify(it));
   assert.ok(Math.abs(it.at_unix_us / 1000 - Date.now()) < 60000, "at_unix_us is wall-clock time");
 });
+
+test("in a hidden tab, reports are timed by a macrotask instead of waiting for a frame", async () => {
+  await page.evaluate(() => {
+    window.realRaf = window.requestAnimationFrame;
+    window.rafCalls = 0;
+    window.requestAnimationFrame = (fn) => (window.rafCalls++, window.realRaf(fn));
+    Object.defineProperty(document, "hidden", { value: true, configurable: true });
+  });
+  const before = (await sent("renders")).flatMap((f) => f.items).length;
+  await page.evaluate(() => window.b.call("increment"));
+  await page.waitForFunction((n) => window.net.last().sent.filter((f) => f.t === "renders").flatMap((f) => f.items).length > n, before, { timeout: 5000 });
+  assert.equal(await page.evaluate(() => window.rafCalls), 0);
+  await page.evaluate(() => {
+    delete document.hidden;
+    window.requestAnimationFrame = window.realRaf;
+  });
+});
