@@ -436,16 +436,22 @@ impl Worker {
     }
 
     fn finish(&mut self, deadline: Instant) {
-        // Records still in the channel were accepted by `offer`: send them too.
+        // Records still in the channel were accepted by `offer`: send them
+        // too. A flush that raced with the shutdown is answered after it.
+        let mut acks = Vec::new();
         while let Ok(msg) = self.rx.try_recv() {
-            if let Msg::Records(r) = msg {
-                self.ingest(r);
+            match msg {
+                Msg::Records(r) => self.ingest(r),
+                Msg::Flush(_, ack) | Msg::Shutdown(_, ack) => acks.push(ack),
             }
         }
         self.mapper.drain(&mut self.pending);
         self.send_spans(Some(deadline));
         self.send_metrics(Some(deadline));
         self.report_queue_drops();
+        for ack in acks {
+            let _ = ack.send(());
+        }
     }
 
     fn ingest(&mut self, records: Vec<Record>) {
