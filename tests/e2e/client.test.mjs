@@ -249,6 +249,37 @@ test("the page's render reports arrive in the flight recorder", async () => {
   }
 });
 
+test("the page keeps every state across a server restart (same FLUXLIVE_SECRET)", async () => {
+  const env = { FLUXLIVE_SECRET: "e2e-secret-0123456789abcdef0123456789" };
+  let srv = await startDemo({ env });
+  const tab = await browser.page();
+  try {
+    await tab.goto(srv.url);
+    await tab.evaluate(() => window.ready.then(() => true));
+    await tab.click('[data-live-id="hero"] [data-action=increment]');
+    await tab.fill("[data-role=new-todo]", "outlive the server");
+    await tab.press("[data-role=new-todo]", "Enter");
+    await tab.waitForFunction(() => document.querySelectorAll("[data-role=items] li").length === 1 && window.handles.hero.state.count === 15, null, { timeout: 5000 });
+    const states = () => tab.evaluate(() => Object.fromEntries(Object.entries(window.handles).map(([id, h]) => [id, h.state])));
+    const before = await states();
+
+    await srv.stop();
+    await tab.waitForFunction(() => window.live.status === "reconnecting", null, { timeout: 10000 });
+    srv = await startDemo({ addr: `127.0.0.1:${srv.port}`, env });
+    await tab.waitForFunction(() => window.live.status === "open", null, { timeout: 20000 });
+    // One round trip after reopening: the remounts were answered.
+    await tab.evaluate(() => window.handles.hero.call("add", 0));
+    assert.deepEqual(await states(), before);
+    assert.equal(await tab.textContent('[data-live-id="hero"] [data-role=count]'), "15");
+    assert.deepEqual(await tab.$$eval("[data-role=items] [data-role=text]", (els) => els.map((e) => e.textContent)), ["outlive the server"]);
+    await tab.click('[data-live-id="hero"] [data-action=increment]');
+    await tab.waitForFunction(() => document.querySelector('[data-live-id="hero"] [data-role=count]').textContent === "20", null, { timeout: 5000 });
+  } finally {
+    await tab.close();
+    await srv.stop();
+  }
+});
+
 test("no uncaught errors in the page", () => {
   assert.deepEqual(pageErrors, []);
 });
