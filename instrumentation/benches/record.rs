@@ -184,6 +184,32 @@ fn bench_record(c: &mut Criterion) {
         "recording on: {} records dropped during the benchmark (0 means every timed push took the normal path)",
         rec.dropped_total()
     );
+    // End to end: push a block and wait until the collector has converted
+    // it into history (wall clock: includes the collector thread's work).
+    c.bench_function("collector/diff_throughput", |b| {
+        let mut v = 1_000_000;
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            let mut events: Vec<Event> = Vec::with_capacity(BLOCK as usize);
+            while left > 0 {
+                let n = left.min(BLOCK);
+                events.extend((0..n).map(|_| {
+                    v += 1;
+                    diff(&id, v)
+                }));
+                let t = Instant::now();
+                for ev in events.drain(..) {
+                    rec.record(ev);
+                }
+                rt.block_on(rec.flush());
+                total += t.elapsed();
+                left -= n;
+            }
+            total
+        })
+    });
+    collector_cpu(&rec, &rt, &id);
     let off = Recorder::disabled();
     c.bench_function("record/disabled_action", |b| {
         b.iter_custom(|iters| timed(&off, &rt, iters, &|v| action(&id, v), None))
@@ -193,6 +219,50 @@ fn bench_record(c: &mut Criterion) {
     });
     c.bench_function("baseline/instant_now", |b| b.iter(Instant::now));
     c.bench_function("enabled/disabled", |b| b.iter(|| black_box(&off).enabled()));
+}
+
+/// CPU time of every collector thread in this process, from /proc
+/// (clock ticks, usually 10 ms each).
+fn collector_ticks() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    let mut ticks = 0;
+    for t in tasks.flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with("fluxlive-record") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
+        let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let get = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        ticks += get(11) + get(12);
+    }
+    ticks
+}
+
+/// Collector CPU per diff event (conversion, history append with state
+/// folding, eviction), measured over many events: not a criterion timing.
+fn collector_cpu(rec: &Recorder, rt: &tokio::runtime::Runtime, id: &Arc<str>) {
+    const EVENTS: u64 = 400_000;
+    let before = collector_ticks();
+    let mut v = 10_000_000;
+    let mut left = EVENTS;
+    while left > 0 {
+        let n = left.min(BLOCK);
+        for _ in 0..n {
+            v += 1;
+            rec.record(diff(id, v));
+        }
+        rt.block_on(rec.flush());
+        left -= n;
+    }
+    let ticks = collector_ticks() - before;
+    // Linux reports these in USER_HZ, 100 per second on every common build.
+    let ns = ticks as f64 * 1e7 / EVENTS as f64;
+    eprintln!("collector CPU: {ns:.0} ns per diff event over {EVENTS} events ({ticks} ticks)");
 }
 
 criterion_group!(benches, bench_record);

@@ -1,4 +1,4 @@
-//! The collector thread: drains the rings, restores ticket order, converts
+//! The collector thread: drains the rings, merges them in ticket order, converts
 //! events into records and appends them to the history, wakes subscribers
 //! and answers flushes.
 
@@ -9,8 +9,7 @@ use crate::ring::{RingCons, Slot};
 use crate::subscription::Watermark;
 use fluxlive_protocol::record::{DropSite, RecordBody};
 use ringbuf::traits::{Consumer, Observer};
-use std::cmp::{Ordering as CmpOrdering, Reverse};
-use std::collections::BinaryHeap;
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,7 +25,7 @@ const IDLE_POLL: Duration = Duration::from_millis(8);
 /// Poll interval while waiting for a ticket that is being pushed.
 const GAP_POLL: Duration = Duration::from_micros(50);
 
-/// Something with a ticket, waiting in the reorder heap.
+/// Something with a ticket, waiting for its turn in the merge.
 #[derive(Debug)]
 pub(crate) struct Pending {
     pub(crate) ticket: u64,
@@ -62,23 +61,6 @@ impl From<Slot> for Pending {
     }
 }
 
-impl PartialEq for Pending {
-    fn eq(&self, other: &Self) -> bool {
-        self.ticket == other.ticket
-    }
-}
-impl Eq for Pending {}
-impl PartialOrd for Pending {
-    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Pending {
-    fn cmp(&self, other: &Self) -> CmpOrdering {
-        self.ticket.cmp(&other.ticket)
-    }
-}
-
 /// Converted work, applied to the history in ticket order.
 enum Step {
     Record(Converted),
@@ -99,7 +81,8 @@ pub(crate) fn spawn(shared: Arc<Shared>) -> std::io::Result<()> {
 struct Collector {
     shared: Arc<Shared>,
     rings: Vec<RingCons>,
-    heap: BinaryHeap<Reverse<Pending>>,
+    /// Control items, sorted by ticket.
+    side: VecDeque<Pending>,
     next_ticket: u64,
     waiting_since: Option<Instant>,
     seen_orphan: u64,
@@ -110,7 +93,7 @@ impl Collector {
         Self {
             shared,
             rings: Vec::new(),
-            heap: BinaryHeap::new(),
+            side: VecDeque::new(),
             next_ticket: 0,
             waiting_since: None,
             seen_orphan: 0,
@@ -143,7 +126,7 @@ impl Collector {
                 tracing::debug!(target: "fluxlive::recorder", "collector stopped");
                 return;
             }
-            let wait = if !self.heap.is_empty() || (waiting && !held) {
+            let wait = if self.has_staged() || (waiting && !held) {
                 GAP_POLL
             } else if worked {
                 idle = Duration::from_micros(500);
@@ -160,22 +143,26 @@ impl Collector {
     fn round(&mut self) -> bool {
         self.rings.append(&mut lock(&self.shared.new_rings));
         let mut got = 0usize;
-        let side = std::mem::take(&mut *lock(&self.shared.side));
-        got += side.len();
-        self.heap.extend(side.into_iter().map(Reverse));
+        let mut side = std::mem::take(&mut *lock(&self.shared.side));
+        if !side.is_empty() {
+            got += side.len();
+            self.side.extend(side.drain(..));
+            self.side
+                .make_contiguous()
+                .sort_unstable_by_key(|p| p.ticket);
+        }
         let mut ring_dropped = 0u64;
-        let heap = &mut self.heap;
         self.rings.retain_mut(|r| {
             let cap = r.cons.capacity().get();
-            for slot in r.cons.pop_iter().take(cap) {
-                heap.push(Reverse(Pending::from(slot)));
-                got += 1;
-            }
+            let before = r.staged.len();
+            r.staged
+                .extend(r.cons.pop_iter().take(cap).map(Pending::from));
+            got += r.staged.len() - before;
             let d = r.stats.dropped.load(Ordering::Acquire);
             ring_dropped += d - r.seen_dropped;
             r.seen_dropped = d;
             // Keep the ring while its thread lives or it still holds events.
-            r.cons.write_is_held() || !r.cons.is_empty()
+            r.cons.write_is_held() || !r.cons.is_empty() || !r.staged.is_empty()
         });
         let orphan = self.shared.orphan_dropped.load(Ordering::Acquire);
         ring_dropped += orphan - self.seen_orphan;
@@ -208,17 +195,45 @@ impl Collector {
         true
     }
 
-    /// Pops everything that is next in ticket order.
+    fn has_staged(&self) -> bool {
+        !self.side.is_empty() || self.rings.iter().any(|r| !r.staged.is_empty())
+    }
+
+    /// The queue whose head has the smallest ticket (`rings.len()` names
+    /// the side queue), with that ticket.
+    fn min_head(&self) -> Option<(u64, usize)> {
+        let heads = self
+            .rings
+            .iter()
+            .map(|r| r.staged.front())
+            .chain(std::iter::once(self.side.front()))
+            .enumerate();
+        let mut best: Option<(u64, usize)> = None;
+        for (i, head) in heads {
+            if let Some(p) = head {
+                if best.is_none_or(|(t, _)| p.ticket < t) {
+                    best = Some((p.ticket, i));
+                }
+            }
+        }
+        best
+    }
+
+    /// Takes everything that is next in ticket order.
     fn take_ready(&mut self, lost: &mut u64) -> Vec<Pending> {
         let mut ready = Vec::new();
         loop {
-            match self.heap.peek() {
-                Some(Reverse(p)) if p.ticket <= self.next_ticket => {
-                    if p.ticket == self.next_ticket {
+            match self.min_head() {
+                Some((ticket, i)) if ticket <= self.next_ticket => {
+                    if ticket == self.next_ticket {
                         self.next_ticket += 1;
                     }
                     self.waiting_since = None;
-                    if let Some(Reverse(p)) = self.heap.pop() {
+                    let queue = match self.rings.get_mut(i) {
+                        Some(r) => &mut r.staged,
+                        None => &mut self.side,
+                    };
+                    if let Some(p) = queue.pop_front() {
                         ready.push(p);
                     }
                 }

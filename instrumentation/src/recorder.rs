@@ -150,7 +150,7 @@ impl Default for RecorderBuilder {
         Self {
             history: 100_000,
             history_bytes: 64 << 20,
-            ring_capacity: 8192,
+            ring_capacity: 4096,
             max_value_bytes: 16 << 10,
             runtime: env!("CARGO_PKG_VERSION").to_owned(),
         }
@@ -171,7 +171,7 @@ impl RecorderBuilder {
         self
     }
 
-    /// Slots in each per-thread ring (default 8192). Events pushed while a
+    /// Slots in each per-thread ring (default 4096). Events pushed while a
     /// ring is full are dropped and counted.
     pub fn ring_capacity(mut self, slots: usize) -> Self {
         self.ring_capacity = slots.max(1);

@@ -13,9 +13,11 @@
 //! therefore carries a *ticket* from one global counter, taken right before
 //! the push. Because the runtime records an instance's events one after the
 //! other (each `record` call happens-before the next), their tickets
-//! increase in that order; the collector keeps a small reorder heap and
-//! hands out sequence numbers strictly in ticket order, so per-instance
-//! order (and every other happens-before order) survives.
+//! increase in that order. Each ring is sorted by ticket (a thread draws
+//! its tickets in push order), so the collector merges the rings (a k-way
+//! merge over their heads) and hands out sequence numbers strictly in
+//! ticket order: per-instance order (and every other happens-before order)
+//! survives.
 //!
 //! A dropped event never takes a ticket: the ring is checked for room
 //! *before* the ticket is drawn, and only this thread pushes into its ring,
@@ -24,11 +26,13 @@
 //! counter and reported by the collector as a `Dropped { site: ring }`
 //! record.
 
+use crate::collector::Pending;
 use crate::event::Event;
 use crate::recorder::Shared;
 use ringbuf::traits::{Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -60,6 +64,9 @@ pub(crate) struct RingCons {
     pub(crate) stats: Arc<RingStats>,
     /// `stats.dropped` as last reported.
     pub(crate) seen_dropped: u64,
+    /// Events drained from the ring but not yet next in ticket order. A
+    /// thread draws its tickets in push order, so this queue is sorted.
+    pub(crate) staged: VecDeque<Pending>,
 }
 
 thread_local! {
@@ -108,6 +115,7 @@ fn register(rings: &mut Vec<LocalRing>, shared: &Shared) -> usize {
         cons,
         stats: Arc::clone(&stats),
         seen_dropped: 0,
+        staged: VecDeque::new(),
     });
     rings.push(LocalRing {
         recorder: shared.id,
