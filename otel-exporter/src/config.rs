@@ -270,6 +270,29 @@ impl OtelConfig {
         Self::from_vars(|k| std::env::var(k).ok())
     }
 
+    /// [`OtelConfig::from_env`] when the environment asks for export: an
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
+    /// is set and `OTEL_SDK_DISABLED` is not `true`; `None` otherwise, so a
+    /// runtime can start the exporter only when it was configured.
+    pub fn from_env_if_configured() -> Result<Option<Self>, ConfigError> {
+        Self::from_vars_if_configured(|k| std::env::var(k).ok())
+    }
+
+    /// [`OtelConfig::from_env_if_configured`] with variables looked up by `get`.
+    pub fn from_vars_if_configured(
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Self>, ConfigError> {
+        let set = |k: &str| get(k).is_some_and(|v| !v.trim().is_empty());
+        let disabled =
+            get("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        if disabled
+            || !(set("OTEL_EXPORTER_OTLP_ENDPOINT") || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+        {
+            return Ok(None);
+        }
+        Self::from_vars(get).map(Some)
+    }
+
     /// Like [`OtelConfig::from_env`] with variables looked up by `get`
     /// (tests pass a map instead of touching the process environment).
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -691,6 +714,39 @@ mod tests {
         assert!(matches!(e, ConfigError::Endpoint { .. }));
         let e = from(&[("OTEL_BSP_MAX_QUEUE_SIZE", "0")]).expect_err("zero queue");
         assert!(matches!(e, ConfigError::Number { .. }));
+    }
+
+    #[test]
+    fn export_is_wanted_only_when_an_endpoint_is_set() {
+        let wanted = |vars: &[(&str, &str)]| {
+            let map: HashMap<String, String> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            OtelConfig::from_vars_if_configured(|k| map.get(k).cloned())
+        };
+        assert_eq!(wanted(&[]), Ok(None));
+        assert_eq!(wanted(&[("OTEL_SERVICE_NAME", "x")]), Ok(None));
+        assert_eq!(wanted(&[("OTEL_EXPORTER_OTLP_ENDPOINT", " ")]), Ok(None));
+        let c = wanted(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")]).expect("valid");
+        assert_eq!(
+            c.map(|c| c.traces_endpoint).as_deref(),
+            Some("http://c:4318/v1/traces")
+        );
+        assert!(wanted(&[(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "http://c:4318/v1/traces"
+        )])
+        .expect("valid")
+        .is_some());
+        assert_eq!(
+            wanted(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+                ("OTEL_SDK_DISABLED", "TRUE")
+            ]),
+            Ok(None)
+        );
+        assert!(wanted(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "c:4318")]).is_err());
     }
 
     #[test]
