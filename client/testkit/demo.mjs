@@ -9,6 +9,19 @@ export const DEMO_BIN = process.env.FLUXLIVE_DEMO_BIN || fileURLToPath(new URL("
 
 const STARTUP_MS = 20000;
 
+// Never leave a server behind, even when a test run is cut short (timeout, Ctrl-C).
+const running = new Set();
+const reapAll = () => {
+  for (const p of running) p.kill("SIGKILL");
+};
+process.once("exit", reapAll);
+for (const sig of ["SIGINT", "SIGTERM"]) {
+  process.once(sig, () => {
+    reapAll();
+    process.exit(sig === "SIGINT" ? 130 : 143);
+  });
+}
+
 /**
  * Starts the demo. `addr` defaults to `127.0.0.1:0`; `debug` adds `--debug`;
  * `env` adds environment variables (e.g. `FLUXLIVE_SECRET`).
@@ -28,10 +41,8 @@ export function startDemo({ addr = "127.0.0.1:0", debug = false, env = {} } = {}
     err = (err + d).slice(-8000);
   });
   const exited = new Promise((r) => proc.once("exit", (code, sig) => r({ code, sig })));
-  // Never leave a server behind, even when a test run is cut short.
-  const reap = () => proc.kill("SIGKILL");
-  process.once("exit", reap);
-  exited.then(() => process.off("exit", reap));
+  running.add(proc);
+  exited.then(() => running.delete(proc));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => fail(new Error(`demo printed no URL within ${STARTUP_MS} ms\nstdout: ${out}\nstderr: ${err}`)), STARTUP_MS);
     const fail = (e) => {
