@@ -67,7 +67,7 @@ impl StepId {
             StepId::Dist => "assemble the Chrome and Firefox extensions in dist/",
             StepId::Clippy => "lint every crate and target on the host, warnings are errors",
             StepId::ClippyWasm => "lint the panel for the target it ships on",
-            StepId::DemoBuild => "build the demo binary the JavaScript and browser tests spawn",
+            StepId::DemoBuild => "build the demo binary the JavaScript and browser tests spawn (with the test targets)",
             StepId::CargoTest => "run every Rust test in the workspace",
             StepId::TestClient => "run the JavaScript client tests (node --test client/test/)",
             StepId::TestE2e => "run the browser end-to-end tests in headless Chromium (node --test tests/e2e/)",
@@ -223,7 +223,11 @@ fn run_step(ws: &Workspace, step: StepId) -> Result<()> {
             ],
         ),
         StepId::DemoBuild => {
-            cargo(ws, &["build", "-p", "fluxlive-demo"])?;
+            // Built together with every test target: features then unify as
+            // in `cargo test --workspace`, which reuses this build instead of
+            // compiling tokio, axum and the runtime a second time (measured:
+            // `-p fluxlive-demo` alone rebuilt 45 crates for the tests).
+            cargo(ws, &["build", "--workspace", "--bins", "--tests"])?;
             let binary = ws.demo_binary();
             if !binary.is_file() {
                 bail!(
