@@ -62,6 +62,10 @@ pub trait Render {
 }
 
 /// Field markers of a state struct, from `#[derive(Live)]`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a live state: add `#[derive(Live)]` to it",
+    label = "the state struct needs `#[derive(Serialize, Deserialize, Live)]`"
+)]
 pub trait LiveState {
     /// Top-level keys that never leave the server (`#[live(server_only)]`).
     const SERVER_ONLY: &'static [&'static str];

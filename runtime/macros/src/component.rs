@@ -201,7 +201,11 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
 
     let hook_fns = hooks.iter().map(|(h, is_async, is_result)| {
         let ident = format_ident!("{}", h);
-        let conv = output_conversion(&name_lit, h, *is_result);
+        let conv = output_conversion(
+            &name_lit.to_token_stream(),
+            &LitStr::new(h, Span::call_site()),
+            *is_result,
+        );
         let (trait_fn, sig_extra, call) = match h.as_str() {
             "on_mount" => (quote!(mounted), quote!(), quote!(self.#ident(ctx))),
             "on_unmount" => (quote!(unmounting), quote!(), quote!(self.#ident(ctx))),
@@ -274,26 +278,6 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
     })
 }
 
-fn output_conversion(component: &LitStr, method: &str, is_result: bool) -> TokenStream {
-    if is_result {
-        quote! {
-            match __out {
-                ::std::result::Result::Ok(v) => ::fluxlive::__private::ok_value(#component, #method, v),
-                ::std::result::Result::Err(e) => {
-                    let detail = {
-                        #[allow(unused_imports)]
-                        use ::fluxlive::__private::{ViaNothing as _, ViaSerialize as _};
-                        (&::fluxlive::__private::DetailProbe(&e)).detail()
-                    };
-                    ::std::result::Result::Err(::fluxlive::ActionError::failed(#component, #method, &e, detail))
-                }
-            }
-        }
-    } else {
-        quote!(::fluxlive::__private::ok_value(#component, #method, __out))
-    }
-}
-
 fn action_arm(a: &Action) -> TokenStream {
     let name = &a.name;
     let ident = &a.ident;
@@ -321,7 +305,7 @@ fn action_arm(a: &Action) -> TokenStream {
         }
     });
     let lit = LitStr::new(name, Span::call_site());
-    let conv = output_conversion_dyn(&component, &lit, a.returns_result);
+    let conv = output_conversion(&component, &lit, a.returns_result);
     let body = if a.is_async {
         quote! {
             ::fluxlive::Step::Pending(::std::boxed::Box::pin(async move {
@@ -349,7 +333,8 @@ fn action_arm(a: &Action) -> TokenStream {
     }
 }
 
-fn output_conversion_dyn(component: &TokenStream, method: &LitStr, is_result: bool) -> TokenStream {
+/// Turns `__out` (the method's return value) into `Result<Value, ActionError>`.
+fn output_conversion(component: &TokenStream, method: &LitStr, is_result: bool) -> TokenStream {
     if is_result {
         quote! {
             match __out {

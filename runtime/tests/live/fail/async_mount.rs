@@ -1,0 +1,9 @@
+use fluxlive::{live_component, Live};
+use serde::{Deserialize, Serialize};
+#[derive(Serialize, Deserialize, Default, Live)]
+pub struct C { n: i64 }
+#[live_component]
+impl C {
+    async fn mount() -> Self { C { n: 0 } }
+}
+fn main() {}
