@@ -17,11 +17,11 @@ use crate::attrs::{cap, keys, Attrs, MAX_PATCH_PATHS};
 use crate::config::Sampler;
 use crate::ids::{self, salt, IdGen, SpanId, TraceId};
 use fluxlive_protocol::record::{
-    ActionRecord, ClientSpanRecord, DiffRecord, InstanceRef, Outcome, Record, RecordBody,
-    RenderRecord,
+    ActionRecord, CallSource, ClientSpanRecord, DiffRecord, InstanceRef, Outcome, Record,
+    RecordBody, RenderRecord,
 };
 use fluxlive_protocol::PatchOperation;
-use opentelemetry_proto::tonic::trace::v1::span::{Event, SpanKind};
+use opentelemetry_proto::tonic::trace::v1::span::{Event, Link, SpanKind};
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use opentelemetry_proto::tonic::trace::v1::{Span, Status};
 use std::collections::HashMap;
@@ -444,7 +444,15 @@ impl SpanMapper {
     }
 
     fn on_action(&mut self, rec: &Record, act: &ActionRecord, out: &mut Vec<Span>) {
-        let ctx = act.trace.as_ref().and_then(ids::parse_context);
+        let recorded = act.trace.as_ref().and_then(ids::parse_context);
+        // A replayed action re-runs a recorded call: reusing its ids would
+        // give the backend two spans with one id. It gets a trace of its
+        // own, linked to the original call.
+        let (ctx, replay_of) = if act.source == CallSource::Replay {
+            (None, recorded)
+        } else {
+            (recorded, None)
+        };
         let (trace, span_id, parent, flags) = match &ctx {
             Some(c) => (c.trace, c.span, c.parent, c.flags),
             None => (
@@ -493,6 +501,17 @@ impl SpanMapper {
             attributes: a.finish(),
             status,
         });
+        let mut span = span;
+        if let Some(orig) = replay_of {
+            span.links.push(Link {
+                trace_id: orig.trace.to_vec(),
+                span_id: orig.span.to_vec(),
+                trace_state: String::new(),
+                attributes: Vec::new(),
+                dropped_attributes_count: 0,
+                flags: u32::from(orig.flags) | HAS_IS_REMOTE,
+            });
+        }
         let inst = rec.instance.as_ref().map(|i| (rec.conn, i.iid));
         let diff_key = match &rec.instance {
             Some(i) if act.version_after != act.version_before => Some(DiffKey {
@@ -900,7 +919,7 @@ fn new_span(p: SpanParts) -> Span {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use fluxlive_protocol::record::{CallSource, TraceContext};
+    use fluxlive_protocol::record::TraceContext;
     use serde_json::json;
 
     const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -1176,6 +1195,27 @@ mod tests {
         assert_eq!(out[1].name, "connection");
         assert!(has_attr(&out[1], keys::CONNECTION_OPEN));
         assert_eq!(out[1].end_time_unix_nano, (1_000_000 + 50) * 1_000);
+    }
+
+    #[test]
+    fn replayed_actions_get_their_own_trace_linked_to_the_original() {
+        let mut m = mapper();
+        let mut out = Vec::new();
+        let mut r = action(1, 5, 1, 1, 1);
+        if let RecordBody::Action(a) = &mut r.body {
+            a.source = CallSource::Replay;
+        }
+        m.push(&r, &mut out);
+        assert_eq!(out.len(), 1);
+        let original = crate::ids::parse_hex::<16>(TRACE).unwrap().to_vec();
+        assert_ne!(out[0].trace_id, original);
+        assert!(out[0].parent_span_id.is_empty());
+        assert_eq!(out[0].links.len(), 1);
+        assert_eq!(out[0].links[0].trace_id, original);
+        assert_eq!(
+            out[0].links[0].span_id,
+            crate::ids::parse_hex::<8>(SPAN).unwrap().to_vec()
+        );
     }
 
     #[test]
