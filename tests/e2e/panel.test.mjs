@@ -308,6 +308,10 @@ test("bench mode synthesizes records in the panel and reports its timings", asyn
   await p.waitForFunction(() => /scroll → rendered: \d+ samples/.test(document.querySelector('[data-testid="bench-report"]')?.textContent ?? ""), null, { timeout: 30000 });
   assert.equal(await recordCount(p), 20000);
   assert.match(await p.textContent(tid("bench-report")), /20000 records ingested in \d+ ms/);
+  // The bench scrolled away from the end: "newest" jumps back and follows.
+  await p.click(tid("follow-newest"));
+  await p.waitForFunction(() => [...document.querySelectorAll('[data-testid="timeline-row"]')].some((r) => r.dataset.seq === "20000"), null, { timeout: 2000 });
+  await p.waitForSelector(tid("follow-newest"), { state: "detached", timeout: 2000 });
   await p.close();
 });
 

@@ -228,12 +228,27 @@ fn row_list(p: &RowListProps) -> Html {
             )
         })
         .collect();
+    let jump = {
+        let follow = follow.clone();
+        let list_ref = list_ref.clone();
+        Callback::from(move |_: MouseEvent| {
+            follow.set(true);
+            if let Some(el) = list_ref.cast::<Element>() {
+                el.set_scroll_top(el.scroll_height());
+            }
+        })
+    };
     html! {
-        <div class="tl-list" ref={list_ref} {onscroll} {onkeydown} tabindex="0" data-testid="timeline-list">
-            <div class="tl-spacer" style={format!("height:{}px", win.total_px)}>
-                { for rows }
+        <div class="tl-wrap">
+            <div class="tl-list" ref={list_ref} {onscroll} {onkeydown} tabindex="0" data-testid="timeline-list">
+                <div class="tl-spacer" style={format!("height:{}px", win.total_px)}>
+                    { for rows }
+                </div>
+                if n == 0 { <div class="empty">{ if model.log.is_empty() { "No records yet" } else { "No record matches the filter" } }</div> }
             </div>
-            if n == 0 { <div class="empty">{ if model.log.is_empty() { "No records yet" } else { "No record matches the filter" } }</div> }
+            if !*follow && n > 0 {
+                <button class="btn small tl-follow" onclick={jump} data-testid="follow-newest" title="Scroll to the newest record and follow">{"↓ newest"}</button>
+            }
         </div>
     }
 }
