@@ -160,7 +160,7 @@ impl From<DebugConfig> for DebugSettings {
 
 pub(crate) fn routes(r: Router<Live>) -> Router<Live> {
     r.route(crate::DEBUG_PATH, get(debug_upgrade))
-        .route(crate::DEVTOOLS_PATH, get(panel_index))
+        .route(crate::DEVTOOLS_PATH, get(panel_redirect))
         .route(&format!("{}/", crate::DEVTOOLS_PATH), get(panel_index))
         .route(
             &format!("{}/{{file}}", crate::DEVTOOLS_PATH),
@@ -283,6 +283,16 @@ async fn debug_upgrade(
 
 fn panel_dir(live: &Live) -> Option<PathBuf> {
     live.rt.debug.as_ref().map(|d| d.panel_dir.clone())
+}
+
+/// `/__live/devtools?…` → `/__live/devtools/?…`, so the page's relative
+/// asset URLs resolve inside the panel directory.
+async fn panel_redirect(uri: axum::http::Uri) -> Response {
+    let target = match uri.query() {
+        Some(q) => format!("{}/?{q}", crate::DEVTOOLS_PATH),
+        None => format!("{}/", crate::DEVTOOLS_PATH),
+    };
+    axum::response::Redirect::permanent(&target).into_response()
 }
 
 async fn panel_index(State(live): State<Live>, Peer(peer): Peer) -> Response {

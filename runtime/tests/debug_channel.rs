@@ -440,3 +440,42 @@ async fn a_subscriber_that_stops_reading_never_slows_actions_and_learns_its_drop
     // Every missed record is accounted for: the history kept the rest.
     assert!(seen + dropped >= 3000, "seen {seen} + dropped {dropped}");
 }
+
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(DEADLINE, s.read_to_string(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    out
+}
+
+#[tokio::test]
+async fn the_devtools_page_redirects_to_its_directory_and_explains_a_missing_build() {
+    let dir = std::env::temp_dir().join(format!("fluxlive-no-panel-{}", std::process::id()));
+    let s = serve(
+        builder()
+            .debug(DebugConfig::loopback().token(TOKEN).panel_dir(&dir))
+            .build(),
+    )
+    .await;
+    let resp = http_get(s.addr, &format!("/__live/devtools?token={TOKEN}")).await;
+    assert!(resp.starts_with("HTTP/1.1 308"), "{resp}");
+    assert!(
+        resp.to_ascii_lowercase()
+            .contains(&format!("location: /__live/devtools/?token={TOKEN}")),
+        "{resp}"
+    );
+    let resp = http_get(s.addr, "/__live/devtools/").await;
+    assert!(resp.starts_with("HTTP/1.1 503"), "{resp}");
+    assert!(resp.contains("cargo xtask panel"), "{resp}");
+    let resp = http_get(s.addr, "/__live/devtools/..%2Fsecret").await;
+    assert!(!resp.starts_with("HTTP/1.1 200"), "{resp}");
+}

@@ -70,7 +70,7 @@ async fn main() {
     let addr = listener.local_addr().unwrap_or(args.addr);
     println!("fluxlive demo listening on http://{addr}/");
     if let Some(token) = live.debug_token() {
-        println!("fluxlive devtools: http://{addr}/__live/devtools?token={token}");
+        println!("fluxlive devtools: http://{addr}/__live/devtools/?token={token}");
         println!("fluxlive debug channel: ws://{addr}/__live/debug?token={token}");
     }
     let serve = axum::serve(
