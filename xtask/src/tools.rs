@@ -3,6 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
 
@@ -13,13 +14,24 @@ use crate::workspace::{self, Workspace};
 /// Where the browser tests expect Chromium unless `CHROMIUM` says otherwise.
 pub(crate) const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
 
-/// Every tool `cargo xtask test` needs.
+/// Every tool `cargo xtask test` needs. Each is attempted even when an
+/// earlier one fails, so one missing piece does not hide the others.
 pub(crate) fn ensure_all(ws: &Workspace) -> Result<()> {
-    ensure_rust_components()?;
-    ensure_wasm_toolchain(ws)?;
-    ensure_chromium()?;
-    ensure_npm_packages(ws)?;
-    Ok(())
+    let results = [
+        ("rustfmt/clippy", ensure_rust_components()),
+        ("wasm toolchain", ensure_wasm_toolchain(ws)),
+        ("chromium", ensure_chromium()),
+        ("npm packages", ensure_npm_packages(ws)),
+    ];
+    let failures: Vec<String> = results
+        .into_iter()
+        .filter_map(|(what, result)| result.err().map(|err| format!("{what}: {err:#}")))
+        .collect();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        bail!("{}", failures.join("\n"))
+    }
 }
 
 /// The wasm32 target and the matching `wasm-bindgen` CLI: what the panel
@@ -148,29 +160,53 @@ fn ensure_npm_packages(ws: &Workspace) -> Result<()> {
     }
     // npm writes node_modules/.package-lock.json on every install.
     let installed_marker = modules.join(".package-lock.json");
-    match (modified(&installed_marker), modified(&lock)) {
-        (Some(installed), Some(locked)) if installed >= locked => {
+    match npm_plan(modified(&installed_marker), modified(&lock)) {
+        NpmPlan::UpToDate => {
             println!("npm packages: node_modules is up to date with package-lock.json");
             Ok(())
         }
-        (None, _) => {
-            println!("node_modules missing: running `npm ci` (installs package-lock.json exactly)");
-            process::run(&mut npm("ci"))
-        }
-        _ => {
-            println!("package-lock.json is newer than node_modules: running `npm ci`");
+        NpmPlan::Ci(why) => {
+            println!("{why}: running `npm ci` (installs package-lock.json exactly)");
             process::run(&mut npm("ci"))
         }
     }
 }
 
-fn modified(path: &Path) -> Option<std::time::SystemTime> {
+#[derive(Debug, PartialEq, Eq)]
+enum NpmPlan {
+    UpToDate,
+    Ci(&'static str),
+}
+
+/// From the times npm last installed (`node_modules/.package-lock.json`)
+/// and the lock last changed.
+fn npm_plan(installed: Option<SystemTime>, locked: Option<SystemTime>) -> NpmPlan {
+    match (installed, locked) {
+        (None, _) => NpmPlan::Ci("node_modules missing"),
+        (Some(installed), Some(locked)) if installed < locked => {
+            NpmPlan::Ci("package-lock.json is newer than node_modules")
+        }
+        _ => NpmPlan::UpToDate,
+    }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
     fs::metadata(path).ok()?.modified().ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn npm_ci_runs_when_modules_are_missing_or_older_than_the_lock() {
+        use std::time::Duration;
+        let t = |secs| Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
+        assert_eq!(npm_plan(None, t(10)), NpmPlan::Ci("node_modules missing"));
+        assert!(matches!(npm_plan(t(5), t(10)), NpmPlan::Ci(why) if why.contains("newer")));
+        assert_eq!(npm_plan(t(10), t(10)), NpmPlan::UpToDate);
+        assert_eq!(npm_plan(t(20), t(10)), NpmPlan::UpToDate);
+    }
 
     #[test]
     fn reads_the_effective_uid_not_the_real_one() {
