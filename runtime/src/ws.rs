@@ -423,30 +423,14 @@ impl Conn {
                 Some(req),
             );
         }
+        // Shared mounts are serialized so that two connections mounting the
+        // same key at once get one instance.
+        let _guard = factory.is_shared().then(|| self.rt.shared_mount_lock());
         if factory.is_shared() {
-            let _guard = self.rt.shared_mount_lock();
             if let Some(h) = self.rt.shared_instance(name, &id) {
                 session.insert(h.clone());
                 return self.deliver(&h, Msg::Attach(Box::new((session.clone(), req))), req);
             }
-            let seed = match snapshot {
-                Some(s) => Seed::Signed(props, s),
-                None => Seed::Props(props),
-            };
-            match factory.spawn(
-                &self.rt,
-                Some(session.clone()),
-                Arc::from(id),
-                seed,
-                MountReply::Frame(session.clone(), req),
-            ) {
-                Ok(h) => {
-                    self.rt.register_shared(h.clone());
-                    session.insert(h);
-                }
-                Err(r) => self.reject_req(r, Some(req)),
-            }
-            return;
         }
         let seed = match snapshot {
             Some(s) => Seed::Signed(props, s),
@@ -459,8 +443,11 @@ impl Conn {
             seed,
             MountReply::Frame(session.clone(), req),
         ) {
-            Ok(handle) => {
-                session.insert(handle);
+            Ok(h) => {
+                if factory.is_shared() {
+                    self.rt.register_shared(h.clone());
+                }
+                session.insert(h);
             }
             Err(r) => self.reject_req(r, Some(req)),
         }

@@ -88,7 +88,9 @@ async fn instances_are_isolated_on_one_page_and_across_connections() {
 
 #[tokio::test]
 async fn concurrent_calls_on_one_instance_never_race() {
-    let s = serve(builder().build()).await;
+    // A mailbox that holds every pipelined call: this test is about order,
+    // not about overload (see `a_full_mailbox_answers_overloaded`).
+    let s = serve(builder().mailbox(2048).build()).await;
     let mut c = Client::connect(s.addr).await;
     c.mount("Counter", json!({}), Some("shared")).await;
     let iid = s.live.stats().total_mounted; // the only instance
@@ -371,5 +373,46 @@ async fn protocol_mismatch_is_reported() {
     assert!(
         codes.contains(&"error:protocol_mismatch".to_owned()),
         "{codes:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_full_mailbox_answers_overloaded_and_changes_nothing() {
+    let s = serve(builder().mailbox(1).build()).await;
+    let mut c = Client::connect(s.addr).await;
+    c.mount("Counter", json!({}), Some("a")).await;
+    // A slow action holds the mailbox while more calls arrive.
+    let first = c.take_ref();
+    c.send(json!({"t": "call", "ref": first, "id": "a", "method": "slow_add", "args": [1, 300]}))
+        .await;
+    let mut refs = Vec::new();
+    for _ in 0..20 {
+        let r = c.take_ref();
+        refs.push(r);
+        c.send(json!({"t": "call", "ref": r, "id": "a", "method": "add", "args": [1]}))
+            .await;
+    }
+    let mut overloaded = 0;
+    let mut applied = 1; // slow_add
+    for _ in 0..21 {
+        let f = loop {
+            let f = c.recv().await;
+            if f["t"] == "reply" || f["t"] == "error" {
+                break f;
+            }
+        };
+        if f["t"] == "error" {
+            assert_eq!(f["code"], "overloaded", "{f}");
+            assert!(f["message"].as_str().unwrap().contains("mailbox is full"));
+            overloaded += 1;
+        } else if f["ref"] != first {
+            applied += 1;
+        }
+    }
+    assert!(overloaded > 0, "some calls found the mailbox full");
+    let (r, _) = c.call("a", "noop", json!([])).await;
+    assert_eq!(
+        r["result"], applied,
+        "only accepted calls changed the state"
     );
 }

@@ -8,14 +8,14 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     let input: DeriveInput = syn::parse2(input)?;
     let name = &input.ident;
     let (impl_g, ty_g, where_g) = input.generics.split_for_impl();
-    let rename_all = serde_rename_all(&input.attrs)?;
+    let rename_all = serde_str(&input.attrs, "rename_all");
     let mut server_only = Vec::new();
     let mut redacted = Vec::new();
     if let Data::Struct(s) = &input.data {
         if let Fields::Named(fields) = &s.fields {
             for f in &fields.named {
                 let Some(ident) = &f.ident else { continue };
-                let key = serde_field_name(&f.attrs)?
+                let key = serde_str(&f.attrs, "rename")
                     .unwrap_or_else(|| apply_rename_all(&ident.to_string(), rename_all.as_deref()));
                 for attr in f.attrs.iter().filter(|a| a.path().is_ident("live")) {
                     attr.parse_nested_meta(|m| {
@@ -48,11 +48,13 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     })
 }
 
-fn serde_rename_all(attrs: &[syn::Attribute]) -> syn::Result<Option<String>> {
+/// The string value of `#[serde(<key> = "...")]`, if present.
+fn serde_str(attrs: &[syn::Attribute], key: &str) -> Option<String> {
     let mut out = None;
     for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
+        // Other serde options are not ours to judge: serde reports them.
         let _ = attr.parse_nested_meta(|m| {
-            if m.path.is_ident("rename_all") {
+            if m.path.is_ident(key) {
                 let s: LitStr = m.value()?.parse()?;
                 out = Some(s.value());
             } else if m.input.peek(syn::Token![=]) {
@@ -61,23 +63,7 @@ fn serde_rename_all(attrs: &[syn::Attribute]) -> syn::Result<Option<String>> {
             Ok(())
         });
     }
-    Ok(out)
-}
-
-fn serde_field_name(attrs: &[syn::Attribute]) -> syn::Result<Option<String>> {
-    let mut out = None;
-    for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
-        let _ = attr.parse_nested_meta(|m| {
-            if m.path.is_ident("rename") {
-                let s: LitStr = m.value()?.parse()?;
-                out = Some(s.value());
-            } else if m.input.peek(syn::Token![=]) {
-                let _: syn::Expr = m.value()?.parse()?;
-            }
-            Ok(())
-        });
-    }
-    Ok(out)
+    out
 }
 
 fn apply_rename_all(field: &str, rule: Option<&str>) -> String {
