@@ -1,7 +1,7 @@
-// fluxlive browser client: one WebSocket per page, server-held component
-// state mirrored locally through versioned RFC 6902 patches.
-// Protocol: docs/protocol.md (app channel, v1). API docs: live.d.ts.
-// No dependencies, no build step; size budget 8 KB gzip (test/size.test.mjs).
+// fluxlive browser client: server-held component state mirrored through
+// versioned RFC 6902 patches. Protocol: docs/protocol.md; API: live.d.ts.
+// No dependencies, no build step, 8 KB gzip (test/size.test.mjs); optional
+// features live in live-extras.js.
 
 export const VERSION = "0.1.0";
 export const PROTOCOL = 1;
@@ -28,9 +28,8 @@ export class LiveError extends Error {
 const fromFrame = (f) => new LiveError(f.code, f.message, f);
 
 // ---- RFC 6902 ----------------------------------------------------------
-// Copy-on-write along each op's path: the old state is never mutated, so a
-// failing op leaves it intact (atomic patch) and changed subtrees get new
-// identities (cheap change detection for renderers).
+// Copy-on-write: a failing op leaves the old state intact (atomic patch),
+// changed subtrees get new identities (cheap change detection).
 
 const isObj = (v) => v !== null && typeof v === "object";
 
@@ -155,7 +154,7 @@ export function applyPatch(doc, ops) {
 
 export function backoffDelay(attempt, { minMs = 100, maxMs = 5000 } = {}, rand = Math.random) {
   const cap = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
-  // "Equal jitter": half fixed so retries never collapse to ~0, half random so clients spread out.
+  // "Equal jitter": never ~0, yet clients spread out.
   return Math.max(minMs, Math.min(maxMs, cap / 2 + (rand() * cap) / 2));
 }
 
@@ -172,7 +171,7 @@ const perf = globalThis.performance;
 const now = () => (perf ? perf.now() : Date.now());
 const unixUs = () => Math.round(perf?.timeOrigin ? (perf.timeOrigin + perf.now()) * 1000 : Date.now() * 1000);
 const us = (ms) => Math.max(0, Math.round(ms * 1000));
-// Hidden tabs get no animation frames: fall back to a macrotask so reports never pile up.
+// Hidden tabs get no animation frames.
 const nextFrame = (fn) => (globalThis.requestAnimationFrame && !globalThis.document?.hidden ? requestAnimationFrame(fn) : setTimeout(fn, 0));
 const hasDom = () => typeof document !== "undefined";
 
@@ -200,11 +199,12 @@ class Handle {
   constructor(live, type, props, m) {
     this._live = live;
     this._l = new Map();
+    this._opt = [];
     this._syncing = false;
     this.type = type;
     this.props = props;
     this.id = m.id;
-    this.state = m.state;
+    this._put(m.state);
     this.version = m.version;
     this.shared = !!m.shared;
     this.mounted = true;
@@ -227,15 +227,19 @@ class Handle {
   invoke(method, args = [], opts = {}) {
     if (!this.mounted) return this._notMounted();
     const trace = opts.traceparent || traceparent();
-    const frame = { t: "call", id: this.id, method, args, trace };
-    const key = opts.key ?? (this._live._retry ? hex(8) : null);
-    if (key != null) frame.key = String(key);
+    const frame = { t: "call", id: this.id, method, args, trace, key: String(opts.key ?? this._live._key()) };
     return this._live._request(frame, { span: { trace, id: this.id, method, start: now(), at: unixUs() } });
+  }
+
+  // Shown state = server state + optimistic guesses (live-extras.js), in call order.
+  _put(s) {
+    this._srv = s;
+    this.state = this._opt.reduce((a, g) => g(a), s);
   }
 
   setProps(props) {
     if (!this.mounted) return this._notMounted();
-    // Kept only once accepted, so a remount after a restart uses what the server last agreed to.
+    // Kept once accepted: a remount uses what the server agreed to.
     return this._live._request({ t: "props", id: this.id, props }, { ok: () => (this.props = props) });
   }
 
@@ -256,12 +260,12 @@ class Handle {
 
   // Sets a full state; fires listeners only if something changed.
   _set(state, version, t0, trace, sig) {
-    const same = version === this.version && jsonEqual(state, this.state);
+    const same = version === this.version && jsonEqual(state, this._srv);
     this.version = version;
     this._sig = sig;
     this._syncing = false;
     if (!same) {
-      this.state = state;
+      this._put(state);
       this._live._rendered(this, t0, trace);
     }
   }
@@ -276,7 +280,22 @@ class Live {
     this._rc = o.reconnect === false ? false : { minMs: 100, maxMs: 5000, maxAttempts: Infinity, ...o.reconnect };
     this._queueMax = o.queueMax ?? QUEUE_MAX;
     this._metrics = o.metrics !== false;
-    this._retry = !!o.retry;
+    this._retry = o.retry !== false;
+    this._kp = hex(4);
+    this._kn = 0;
+    this._ob = null;
+    this._ready = new Promise((r) => (this._onReady = r));
+    // Server-rendered page: resume the session that already holds its instances.
+    const el = o.ssr !== false && globalThis.document?.getElementById("fluxlive-ssr");
+    if (el) {
+      try {
+        const d = JSON.parse(el.textContent);
+        this._resume = { session: d.session, token: d.token };
+        this._ssr = d.instances || [];
+      } catch (e) {
+        console.error("fluxlive: bad #fluxlive-ssr data", e);
+      }
+    }
     this._l = new Map();
     this._handles = new Map();
     this._pending = new Map();
@@ -285,7 +304,7 @@ class Live {
     this._ws = null;
     this._flowing = false;
     this._gate = 0;
-    this._resume = null;
+    this._resume ??= null;
     this._attempt = 0;
     this._closed = false;
     this._reports = { items: [], spans: [] };
@@ -317,6 +336,22 @@ class Live {
       this.status = s;
       this._emit("status", s);
     }
+  }
+
+  get pending() {
+    return this._queue.length + this._pending.size;
+  }
+
+  _key() {
+    return `${this._kp}-${++this._kn}`;
+  }
+
+  emit(name, data) {
+    this._emit("event", null, name, data);
+  }
+
+  attach(id) {
+    return this._ready.then(() => this._handles.get(id) || Promise.reject(new LiveError("not_mounted", `no instance ${id} on this page`, { id })));
   }
 
   mount(type, props = {}, opts = {}) {
@@ -372,8 +407,7 @@ class Live {
       const hello = { t: "hello", protocol: PROTOCOL, caps: ["batch"] };
       if (this._resume) hello.resume = this._resume;
       this._raw(hello);
-      // A fresh session has nothing to resume: pipeline queued mounts now.
-      // A resume must wait for `welcome` to know whether to remount first.
+      // A resume waits for `welcome` to know whether to remount first.
       if (!this._resume) this._startFlow();
     };
     ws.onmessage = (e) => this._frame(e.data);
@@ -390,9 +424,10 @@ class Live {
     if (!this._ws) return;
     this._detach();
     this._ws = null;
+    this._ob = null;
     this._flowing = false;
     this._gate = 0;
-    this._failPending(new LiveError("connection_lost", "connection lost before the answer arrived"), true);
+    this._failPending(new LiveError("connection_lost", "connection lost"), true);
     for (const h of this._handles.values()) h._syncing = false;
     this._reconnect();
   }
@@ -400,7 +435,7 @@ class Live {
   _reconnect() {
     if (this._closed) return;
     if (this._rc === false || this._attempt >= this._rc.maxAttempts) return this.close();
-    this._setStatus("reconnecting");
+    this._setStatus(globalThis.navigator?.onLine === false ? "offline" : "reconnecting");
     this._backoff = setTimeout(() => this._open(), backoffDelay(this._attempt++, this._rc));
   }
 
@@ -412,7 +447,7 @@ class Live {
       // The handle is already gone locally; a resumed session unmounts it again.
       if (r.unmount) r.resolve();
       // Keyed calls are safe to resend: the server applies a key once.
-      else if (lost && this._retry && r.frame.key) again.push(r);
+      else if (lost && this._retry && (r.frame.key || r.frame.calls)) again.push(r);
       else this._finish(r, err);
     }
     this._queue.unshift(...again);
@@ -432,7 +467,7 @@ class Live {
       Object.assign(r, { frame, resolve, reject });
       if (this._closed) return reject(new LiveError("closed", "connection closed"));
       if (this._flowing) this._send(r);
-      else if (this._queue.length >= this._queueMax) reject(new LiveError("queue_full", "too many requests waiting for the connection"));
+      else if (this._queue.length >= this._queueMax) reject(new LiveError("queue_full", "offline queue full"));
       else this._queue.push(r);
     });
   }
@@ -445,7 +480,17 @@ class Live {
       return this._finish(r, new LiveError("frame_too_large", `frame of ${s.length} chars exceeds ${this.maxFrame} bytes`, r.frame));
     }
     this._pending.set(this._ref, r);
-    this._ws.send(s);
+    // Frames made in one tick leave as one `batch` frame.
+    if (this._ob) return this._ob.push(s);
+    this._ob = [s];
+    queueMicrotask(() => {
+      const b = this._ob;
+      this._ob = null;
+      if (!b) return;
+      const j = `{"t":"batch","frames":[${b.join(",")}]}`;
+      if (b.length < 2 || j.length * 3 > this.maxFrame) b.forEach((x) => this._ws.send(x));
+      else this._ws.send(j);
+    });
   }
 
   _startFlow() {
@@ -479,7 +524,7 @@ class Live {
     try {
       f = JSON.parse(data);
     } catch {
-      return this._emit("error", new LiveError("bad_frame", "server sent a frame that is not JSON"));
+      return this._emit("error", new LiveError("bad_frame", "frame is not JSON"));
     }
     if (f.t === "batch") for (const x of f.frames || []) this._on(x, t0);
     else this._on(f, t0);
@@ -502,9 +547,10 @@ class Live {
         if (r.el?.setAttribute) r.el.setAttribute("data-live-id", nh.id);
         return r.resolve(nh);
       }
-      case "reply": {
+      case "reply":
+      case "batch_reply": {
         const r = this._take(f);
-        return r && this._finish(r, null, f.result);
+        return r && this._finish(r, null, f.t === "reply" ? f.result : f.results);
       }
       case "unmounted": {
         const r = this._take(f);
@@ -519,14 +565,14 @@ class Live {
         const r = this._take(f);
         const err = fromFrame(f);
         if (r?.remount) {
-          // The new server cannot check our signed state (say, a new key): start over from props.
           if (f.code === "bad_snapshot" && r.frame.snapshot) {
             r.remount._sig = null;
             this._remount(r.remount);
-          } else r.remount._emit("error", err);
+          }
+          r.remount._emit("error", err);
           return this._remounted(r);
         }
-        // An unmount queued offline may find the instance already gone: that is what it wanted.
+        // An unmount queued offline may find the instance gone: fine.
         if (r?.unmount && f.code === "not_mounted") return r.resolve();
         if (r) return this._finish(r, err);
         return h ? h._emit("error", err) : this._emit("error", err);
@@ -535,10 +581,12 @@ class Live {
         if (!h || f.version <= h.version) return; // stale or duplicate
         if (f.base !== h.version) return this._sync(h);
         try {
-          h.state = applyPatch(h.state, f.ops);
+          h._srv = applyPatch(h._srv, f.ops);
         } catch (e) {
           return this._sync(h);
         }
+        if (f.trace) h._opt = h._opt.filter((g) => g.t !== f.trace.slice(3, 35));
+        h._put(h._srv);
         h.version = f.version;
         h._sig = f.sig;
         return this._rendered(h, t0, f.trace);
@@ -546,7 +594,11 @@ class Live {
         if (h && f.version >= h.version) h._set(f.state, f.version, t0, null, f.sig);
         return;
       case "event":
-        return h && h._emit("event", f.name, f.data);
+        if (h) {
+          h._emit("event", f.name, f.data);
+          if (!/^(state|event|error|unmounted)$/.test(f.name)) h._emit(f.name, f.data);
+        }
+        return this._emit("event", f.id, f.name, f.data);
       case "highlight":
         return this._highlight(f.id, f.on, f.label);
       case "picker":
@@ -555,7 +607,7 @@ class Live {
   }
 
   _sync(h) {
-    // One outstanding sync per instance: later gapped patches wait for its `state`.
+    // One sync in flight per instance; later gaps wait for its `state`.
     if (h._syncing) return;
     h._syncing = true;
     this._raw({ t: "sync", id: h.id });
@@ -569,6 +621,8 @@ class Live {
     this.graceMs = f.grace_ms;
     this._attempt = 0;
     this._debug = f.debug || null;
+    for (const i of this._ssr || []) if (!this._handles.has(i.id)) this._handles.set(i.id, new Handle(this, i.type, {}, i));
+    this._ssr = null;
     if (resuming) {
       const held = new Map((f.resumed ? f.instances || [] : []).map((i) => [i.id, i]));
       for (const h of [...this._handles.values()]) {
@@ -579,20 +633,19 @@ class Live {
           else h._sig = s.sig ?? h._sig;
         } else this._remount(h);
       }
-      // Instances the server kept but this page no longer knows (unmount or mount lost in flight).
+      // Held by the server, unknown here (unmount or mount lost in flight).
       if (f.resumed) for (const id of held.keys()) this._send({ frame: { t: "unmount", id }, resolve() {}, reject() {}, unmount: true });
       if (!this._gate) this._startFlow();
     }
     this._setStatus("open");
+    this._onReady();
     if (this._debug) this._announce();
   }
 
   _remount(h) {
     const frame = { t: "mount", type: h.type, props: h.props, id: h.id };
-    // A signed copy of our state lets a server that lost it rebuild it as it was.
-    if (h._sig) frame.snapshot = { version: h.version, state: h.state, sig: h._sig };
-    // A snapshot may be refused (bad_snapshot) and retried from props: calls wait
-    // for the outcome, else they would reach an instance that is not there yet.
+    if (h._sig) frame.snapshot = { version: h.version, state: h._srv, sig: h._sig };
+    // Calls wait for a snapshot's outcome: if refused, a plain remount follows.
     if (frame.snapshot) this._gate++;
     this._send({ frame, remount: h, resolve() {}, reject() {} });
   }
@@ -610,7 +663,7 @@ class Live {
     if (!this._metrics) return;
     const item = { id: h.id, version: h.version, apply_us: us(t1 - t0), render_us: us(t2 - t1), frame_us: 0, at_unix_us: unixUs() - us(t2 - t0) };
     if (trace) item.trace = trace;
-    // One animation-frame callback measures every render that landed before it.
+    // One frame callback measures every render before it.
     if (this._frameWait.push([item, t0]) === 1) {
       nextFrame(() => {
         const t3 = now();

@@ -37,8 +37,14 @@ export function fakeNet() {
     send(s) {
       if (this.readyState !== 1) throw new Error("socket not open");
       const f = JSON.parse(s);
-      this.sent.push(f);
-      net.server?.frame(this, f);
+      // A client `batch` is recorded (and served) as its frames, in order; `batchesIn` counts them.
+      const fs = f.t === "batch" ? f.frames : [f];
+      if (f.t === "batch") this.batchesIn = (this.batchesIn || 0) + 1;
+      this.wire = (this.wire || 0) + 1;
+      for (const x of fs) {
+        this.sent.push(x);
+        net.server?.frame(this, x);
+      }
     }
     close() {
       if (this.readyState >= 2) return;
@@ -176,14 +182,45 @@ export function miniServer(net) {
         if (rehydrated) m.rehydrated = true;
         return send(m);
       }
+      if (f.t === "batch_call") {
+        // Runs each call through the plain call path and collects the outcomes.
+        const results = [];
+        for (const c of f.calls) {
+          const i = sess.insts.get(c.id);
+          const act = i && types[i.type].actions[c.method];
+          if (!act) {
+            results.push({ error: { code: i ? "unknown_method" : "not_mounted", message: "test", id: c.id, method: c.method } });
+            continue;
+          }
+          const out = act(i.state, c.args, i.props);
+          if (out.error) {
+            results.push({ error: { code: out.error, message: "test", id: c.id, method: c.method, detail: out.detail } });
+            continue;
+          }
+          if (out.state !== i.state) {
+            const base = i.version++;
+            i.state = out.state;
+            send({ t: "patch", id: c.id, base, version: i.version, ops: [{ op: "replace", path: "", value: i.state }], sig: sign(i) });
+          }
+          results.push({ ok: out.result ?? null });
+        }
+        return send({ t: "batch_reply", ref: f.ref, results });
+      }
       const inst = f.id != null && sess.insts.get(f.id);
       if (f.t === "call") {
         if (srv.hold) return srv.held.push(f);
         if (!inst) return err("not_mounted", { id: f.id, method: f.method });
         const act = types[inst.type].actions[f.method];
         if (!act) return err("unknown_method", { id: f.id, type: inst.type, method: f.method });
+        // Idempotency: a seen key is answered with its first outcome, not applied again.
+        inst.keys ??= new Map();
+        if (f.key && inst.keys.has(f.key)) return send({ ...inst.keys.get(f.key), ref: f.ref });
+        const keep = (x) => (f.key && inst.keys.set(f.key, x), x);
         const out = act(inst.state, f.args, inst.props);
-        if (out.error) return err(out.error, { id: f.id, type: inst.type, method: f.method, detail: out.detail });
+        if (out.error) {
+          keep({ t: "error", code: out.error, message: `${out.error} (test)`, id: f.id, type: inst.type, method: f.method, detail: out.detail });
+          return err(out.error, { id: f.id, type: inst.type, method: f.method, detail: out.detail });
+        }
         const ops = Object.keys(out.state)
           .filter((k) => out.state[k] !== inst.state[k])
           .map((k) => ({ op: "replace", path: `/${k}`, value: out.state[k] }));
@@ -194,7 +231,7 @@ export function miniServer(net) {
           else send({ t: "patch", id: f.id, base, version: inst.version, ops, trace: f.trace, sig: sign(inst) });
         }
         if (out.event) send({ t: "event", id: f.id, name: out.event[0], data: out.event[1] });
-        return send({ t: "reply", ref: f.ref, id: f.id, result: out.result ?? null });
+        return send(keep({ t: "reply", ref: f.ref, id: f.id, result: out.result ?? null }));
       }
       if (f.t === "props") {
         if (!inst) return err("not_mounted", { id: f.id, method: "props" });
