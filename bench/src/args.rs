@@ -7,12 +7,17 @@ pub(crate) const USAGE: &str = "\
 usage: fluxlive-bench [--connections 10,100] [--inflight 8] [--seconds 5] [--warmup 0.5]
                       [--recording on|off|both] [--layout split|shared]
                       [--server-threads 2] [--client-threads 1] [--max-calls N] [--rounds 3]
-                      [--sessions 1000] [--instances 5] [--no-single] [--no-memory]
+                      [--sessions 1000] [--instances 5] [--no-single] [--no-memory] [--no-echo3]
 
 Starts a raw WebSocket echo server and the fluxlive demo runtime on 127.0.0.1,
 drives K connections x N pipelined Counter.increment calls (the same frame to
 echo) for each K, then one client with one call in flight, then measures memory
 per session and per instance on a server in a child process.
+
+  Besides the plain echo, two more baselines answer each call with three frames
+  (a canned patch, event and the echoed call), as fluxlive does for increment:
+  one with writes unbuffered like the runtime's socket (3 sends), one with a
+  16 KiB write buffer (1 send). --no-echo3 leaves them out.
 
   --seconds is the measured time per scenario, split into --rounds rounds that
   alternate between the servers (echo, off, on, echo, ...) so that changing load
@@ -63,6 +68,7 @@ pub(crate) struct Args {
     pub(crate) instances: usize,
     pub(crate) single: bool,
     pub(crate) memory: bool,
+    pub(crate) echo3: bool,
 }
 
 impl Default for Args {
@@ -82,6 +88,7 @@ impl Default for Args {
             instances: 5,
             single: true,
             memory: true,
+            echo3: true,
         }
     }
 }
@@ -158,6 +165,7 @@ impl Args {
                 "--instances" => a.instances = num::<usize>("--instances", &value()?)?.min(512),
                 "--no-single" => a.single = false,
                 "--no-memory" => a.memory = false,
+                "--no-echo3" => a.echo3 = false,
                 "-h" | "--help" => return Err(BenchError::Usage(USAGE.into())),
                 other => {
                     return Err(BenchError::Usage(format!(

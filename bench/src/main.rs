@@ -69,6 +69,9 @@ fn run(args: Args) -> Result<(), BenchError> {
         Layout::Shared => None,
     };
     let mut targets = vec![Target::Echo];
+    if args.echo3 {
+        targets.extend([Target::Echo3, Target::Echo3Buffered]);
+    }
     if args.recording.off() {
         targets.push(Target::LiveOff);
     }
@@ -152,7 +155,10 @@ fn run(args: Args) -> Result<(), BenchError> {
         }
         let mut footprints = Vec::new();
         if args.memory {
-            for &t in &targets {
+            for &t in targets
+                .iter()
+                .filter(|t| t.is_live() || t.is_baseline())
+            {
                 let f = memory::measure(t, args.sessions, args.instances).await?;
                 eprintln!(
                     "{:>18} memory: {:.0} B/session, {} B/instance",

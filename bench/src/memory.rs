@@ -67,7 +67,7 @@ pub(crate) fn serve_child(target: Target) -> Result<(), BenchError> {
 
 fn child_arg(target: Target) -> &'static str {
     match target {
-        Target::Echo => "echo",
+        Target::Echo | Target::Echo3 | Target::Echo3Buffered => "echo",
         Target::LiveOff => "off",
         Target::LiveOn => "on",
     }
@@ -122,8 +122,9 @@ async fn spawn_child(target: Target) -> Result<ChildServer, BenchError> {
         .and_then(|p| p.parse().ok())
         .ok_or_else(|| BenchError::Protocol(format!("child said {line:?}, not `port N`")))?;
     let running = Running {
+        target,
         addr: ([127, 0, 0, 1], port).into(),
-        // Only the URL shape matters here; the `Live` lives in the child.
+        // The `Live` lives in the child.
         live: None,
     };
     Ok(ChildServer {
@@ -134,13 +135,6 @@ async fn spawn_child(target: Target) -> Result<ChildServer, BenchError> {
 }
 
 impl ChildServer {
-    fn url(&self, target: Target) -> String {
-        match target {
-            Target::Echo => self.running.ws_url(),
-            _ => format!("ws://{}{}", self.running.addr, fluxlive::WS_PATH),
-        }
-    }
-
     async fn stop(mut self) {
         drop(self.child.stdin.take());
         if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
@@ -170,7 +164,7 @@ pub(crate) async fn measure(
     per_session: usize,
 ) -> Result<Footprint, BenchError> {
     let child = spawn_child(target).await?;
-    let url = child.url(target);
+    let url = child.running.ws_url();
     let result = measure_on(&child, &url, target, sessions, per_session).await;
     child.stop().await;
     result

@@ -58,7 +58,7 @@ pub(crate) fn throughput_table(all: &[Outcome], layout: Layout) -> String {
     for o in all {
         let echo = echo_for(all, o);
         let (x_rate, x_p50, x_p99) = match echo {
-            Some(e) if o.target != Target::Echo => (
+            Some(e) if !o.target.is_baseline() => (
                 ratio(o.per_sec(), e.per_sec()),
                 ratio(o.p50_us() as f64, e.p50_us() as f64),
                 ratio(o.p99_us() as f64, e.p99_us() as f64),

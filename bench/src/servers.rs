@@ -12,12 +12,26 @@ use std::net::SocketAddr;
 
 /// Path of the echo endpoint on the echo server.
 pub(crate) const ECHO_PATH: &str = "/echo";
+/// Path of the three-frame echo (patch-, event- and reply-shaped frames).
+pub(crate) const ECHO3_PATH: &str = "/echo3";
+/// The same, with a 16 KiB write buffer so the three frames leave in one `send`.
+pub(crate) const ECHO3_BUFFERED_PATH: &str = "/echo3-buffered";
+
+/// A patch frame of the size the demo counter's `increment` produces.
+const CANNED_PATCH: &str = r#"{"t":"patch","id":"c","base":41,"version":42,"ops":[{"op":"replace","path":"/count","value":42}]}"#;
+/// An event frame of the size `count-changed` produces.
+const CANNED_EVENT: &str = r#"{"t":"event","id":"c","name":"count-changed","data":{"count":42}}"#;
 
 /// Which server a scenario drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Target {
     /// The raw echo server: one frame back per frame sent.
     Echo,
+    /// Echo that first sends a canned patch and event frame, as fluxlive
+    /// does for `increment`: the protocol's frame count without the runtime.
+    Echo3,
+    /// [`Target::Echo3`] with a write buffer, so each answer is one `send`.
+    Echo3Buffered,
     /// The fluxlive demo with the recorder off.
     LiveOff,
     /// The fluxlive demo with the recorder on.
@@ -28,18 +42,26 @@ impl Target {
     pub(crate) fn label(self) -> &'static str {
         match self {
             Target::Echo => "echo",
+            Target::Echo3 => "echo, 3 frames",
+            Target::Echo3Buffered => "echo, 3 frames, 1 send",
             Target::LiveOff => "fluxlive rec off",
             Target::LiveOn => "fluxlive rec on",
         }
     }
 
     pub(crate) fn is_live(self) -> bool {
-        self != Target::Echo
+        matches!(self, Target::LiveOff | Target::LiveOn)
+    }
+
+    /// The baseline every other row is compared with.
+    pub(crate) fn is_baseline(self) -> bool {
+        self == Target::Echo
     }
 }
 
 /// A server listening on loopback, and the `Live` behind it (if any).
 pub(crate) struct Running {
+    pub(crate) target: Target,
     pub(crate) addr: SocketAddr,
     pub(crate) live: Option<Live>,
 }
@@ -47,10 +69,13 @@ pub(crate) struct Running {
 impl Running {
     /// The WebSocket URL a client connects to.
     pub(crate) fn ws_url(&self) -> String {
-        match self.live {
-            Some(_) => format!("ws://{}{}", self.addr, fluxlive::WS_PATH),
-            None => format!("ws://{}{}", self.addr, ECHO_PATH),
-        }
+        let path = match self.target {
+            Target::Echo => ECHO_PATH,
+            Target::Echo3 => ECHO3_PATH,
+            Target::Echo3Buffered => ECHO3_BUFFERED_PATH,
+            Target::LiveOff | Target::LiveOn => fluxlive::WS_PATH,
+        };
+        format!("ws://{}{path}", self.addr)
     }
 }
 
@@ -60,12 +85,51 @@ impl Running {
 /// they do with a frame.
 const HARD_LIMIT: usize = 4 * 64 * 1024;
 
-async fn echo_upgrade(ws: WebSocketUpgrade) -> impl IntoResponse {
+fn limits(ws: WebSocketUpgrade, write_buffer: usize) -> WebSocketUpgrade {
     ws.max_message_size(HARD_LIMIT)
         .max_frame_size(HARD_LIMIT)
         .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
-        .on_upgrade(echo)
+        .write_buffer_size(write_buffer)
+}
+
+async fn echo_upgrade(ws: WebSocketUpgrade) -> impl IntoResponse {
+    limits(ws, 0).on_upgrade(echo)
+}
+
+async fn echo3_upgrade(ws: WebSocketUpgrade) -> impl IntoResponse {
+    limits(ws, 0).on_upgrade(echo3)
+}
+
+async fn echo3_buffered_upgrade(ws: WebSocketUpgrade) -> impl IntoResponse {
+    limits(ws, 16 * 1024).on_upgrade(echo3)
+}
+
+/// Patch, event, then the call itself; fed then flushed once, as the
+/// runtime's writer does.
+async fn echo3(mut socket: WebSocket) {
+    use futures_util::SinkExt;
+    while let Some(Ok(msg)) = socket.recv().await {
+        let sent = match msg {
+            Message::Text(t) => {
+                let mut r = socket.feed(Message::Text(CANNED_PATCH.into())).await;
+                if r.is_ok() {
+                    r = socket.feed(Message::Text(CANNED_EVENT.into())).await;
+                }
+                if r.is_ok() {
+                    r = socket.feed(Message::Text(t)).await;
+                }
+                if r.is_ok() {
+                    r = socket.flush().await;
+                }
+                r
+            }
+            Message::Close(_) => return,
+            _ => Ok(()),
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
 }
 
 async fn echo(mut socket: WebSocket) {
@@ -98,7 +162,13 @@ pub(crate) fn build_live(recording: bool) -> Live {
 /// meet Nagle's algorithm, and the comparison would measure that.
 pub(crate) async fn start(target: Target) -> Result<Running, BenchError> {
     let (app, live) = match target {
-        Target::Echo => (Router::new().route(ECHO_PATH, get(echo_upgrade)), None),
+        Target::Echo | Target::Echo3 | Target::Echo3Buffered => (
+            Router::new()
+                .route(ECHO_PATH, get(echo_upgrade))
+                .route(ECHO3_PATH, get(echo3_upgrade))
+                .route(ECHO3_BUFFERED_PATH, get(echo3_buffered_upgrade)),
+            None,
+        ),
         Target::LiveOff | Target::LiveOn => {
             let live = build_live(target == Target::LiveOn);
             (fluxlive_demo::app(&live), Some(live))
@@ -125,5 +195,5 @@ pub(crate) async fn start(target: Target) -> Result<Running, BenchError> {
             tracing::error!(error = %e, "server stopped");
         }
     });
-    Ok(Running { addr, live })
+    Ok(Running { target, addr, live })
 }
