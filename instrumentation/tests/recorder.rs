@@ -7,8 +7,7 @@ mod support;
 use fluxlive_instrumentation::{DropSite, Filter, Recorder};
 use fluxlive_protocol::record::{RecordBody, RecordKind};
 use serde_json::json;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use support::*;
 
 #[test]
@@ -73,41 +72,40 @@ fn reported_drops_from_other_sites_take_their_count_of_sequence_numbers() {
     assert_eq!(rec.dropped_total(), 5);
 }
 
-/// Each instance's events are recorded by whichever thread wins its lock,
-/// so consecutive events of one instance come from different threads (and
-/// so different rings); the lock gives them a happens-before order.
-fn hammer_from_threads(rec: &Recorder, threads: usize, instances: u64, per_instance: u64) {
-    let counters: Arc<Vec<Mutex<u64>>> = Arc::new((0..instances).map(|_| Mutex::new(1)).collect());
-    let handoffs = Arc::new(AtomicU64::new(0));
-    let last_thread: Arc<Vec<AtomicU64>> =
-        Arc::new((0..instances).map(|_| AtomicU64::new(u64::MAX)).collect());
+/// Event `v` of instance `i` is recorded by thread `(v + i) % threads`, so
+/// consecutive events of one instance always come from different threads
+/// (and so different rings); the instance's lock orders them.
+fn hammer_from_threads(rec: &Recorder, threads: u64, instances: u64, per_instance: u64) {
+    let counters: Vec<Mutex<u64>> = (0..instances).map(|_| Mutex::new(1)).collect();
+    let done = |counters: &[Mutex<u64>]| counters.iter().all(|c| *c.lock().unwrap() > per_instance);
     std::thread::scope(|s| {
-        for t in 0..threads as u64 {
-            let (counters, rec, handoffs, last_thread) = (&counters, rec, &handoffs, &last_thread);
+        for t in 0..threads {
+            let counters = &counters;
             s.spawn(move || {
-                // Bounded: each round either records or finds the instance done.
-                for round in 0..(instances * per_instance * 4) {
-                    let i = (round + t) % instances;
-                    let mut v = counters[i as usize].lock().unwrap();
-                    if *v > per_instance {
-                        drop(v);
-                        if counters.iter().all(|c| *c.lock().unwrap() > per_instance) {
-                            return;
+                // Bounded: the test fails below if the work is not finished.
+                for _pass in 0..50_000_000u64 {
+                    let mut progressed = false;
+                    for i in 0..instances {
+                        let mut v = counters[i as usize].lock().unwrap();
+                        if *v <= per_instance && (*v + i) % threads == t {
+                            rec.record(count_diff(i + 1, *v));
+                            *v += 1;
+                            progressed = true;
                         }
-                        continue;
                     }
-                    rec.record(count_diff(i + 1, *v));
-                    if last_thread[i as usize].swap(t, Ordering::Relaxed) != t {
-                        handoffs.fetch_add(1, Ordering::Relaxed);
+                    if done(counters) {
+                        return;
                     }
-                    *v += 1;
+                    if !progressed {
+                        std::thread::yield_now();
+                    }
                 }
             });
         }
     });
     assert!(
-        handoffs.load(Ordering::Relaxed) > instances,
-        "instances never moved between threads"
+        done(&counters),
+        "threads gave up before recording everything"
     );
 }
 
