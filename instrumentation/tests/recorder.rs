@@ -465,3 +465,26 @@ async fn clear_forgets_history_but_keeps_current_state() {
         (3, json!({"count": 3}))
     );
 }
+
+#[test]
+fn events_from_a_thread_that_exited_are_still_collected() {
+    let rec = Recorder::builder().build();
+    for round in 0..5u64 {
+        let r = rec.clone();
+        std::thread::spawn(move || {
+            r.record(mount(round + 1, json!({"count": 1})));
+            for v in 1..=20 {
+                r.record(count_diff(round + 1, v));
+            }
+        })
+        .join()
+        .unwrap();
+    }
+    block_on(rec.flush());
+    let records = held(&rec);
+    assert_gaps_explained(&records);
+    assert_eq!(records.len(), 5 * 21);
+    for iid in 1..=5 {
+        assert_eq!(diff_versions(&records, iid), (2..=21).collect::<Vec<_>>());
+    }
+}
