@@ -1,6 +1,6 @@
 //! The demo's components.
 
-use fluxlive::{live_component, Ctx, Live};
+use fluxlive::{live_component, Ctx, Live, Render};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -206,5 +206,86 @@ impl TodoList {
         let before = self.items.len();
         self.items.retain(|t| !t.done);
         before - self.items.len()
+    }
+}
+
+/// Escapes text for HTML element content and attribute values.
+fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Server-side HTML, with the same DOM contract the page script uses
+/// (`[data-role=count]`, `[data-action=…]`), so the client attaches to it.
+impl Render for Counter {
+    fn render(&self) -> String {
+        format!(
+            r#"<header class="card-head"><h2 data-role="label">{}</h2></header><p class="count" data-role="count">{}</p><div class="buttons"><button data-action="decrement">−</button><button data-action="increment">+</button></div>"#,
+            escape_html(&self.label),
+            self.count
+        )
+    }
+}
+
+/// One chat message.
+#[derive(Serialize, Deserialize, Clone)]
+pub struct Message {
+    author: String,
+    text: String,
+}
+
+/// A chat room: shared, so every page that mounts `Chat` with the same id
+/// (the room name) sees and changes this one instance.
+#[derive(Serialize, Deserialize, Default, Live)]
+pub struct Chat {
+    messages: Vec<Message>,
+}
+
+/// Why a message was refused.
+#[derive(Debug, thiserror::Error, Serialize)]
+#[error("{message}")]
+pub struct ChatError {
+    /// The argument at fault (`author` or `text`).
+    field: &'static str,
+    /// What is wrong with it.
+    message: String,
+}
+
+const MAX_AUTHOR: usize = 40;
+const MAX_MESSAGE: usize = 500;
+/// A room keeps its latest messages only: shared state must stay bounded.
+const KEEP_MESSAGES: usize = 200;
+
+fn checked(field: &'static str, value: &str, max: usize) -> Result<String, ChatError> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(ChatError {
+            field,
+            message: format!("{field} must not be empty"),
+        });
+    }
+    if v.chars().count() > max {
+        return Err(ChatError {
+            field,
+            message: format!("{field} is at most {max} characters"),
+        });
+    }
+    Ok(v.to_owned())
+}
+
+#[live_component(shared)]
+impl Chat {
+    /// Adds a message; returns how many messages the room holds.
+    #[action]
+    fn post(&mut self, author: String, text: String) -> Result<usize, ChatError> {
+        let author = checked("author", &author, MAX_AUTHOR)?;
+        let text = checked("text", &text, MAX_MESSAGE)?;
+        if self.messages.len() >= KEEP_MESSAGES {
+            self.messages.remove(0);
+        }
+        self.messages.push(Message { author, text });
+        Ok(self.messages.len())
     }
 }
