@@ -370,7 +370,9 @@ pub struct RenderRecord {
     /// Wall-clock time of frame receipt, microseconds since the Unix epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_unix_us: Option<u64>,
-    /// Client `traceparent` of the call that caused the patch.
+    /// `traceparent` of the server action span that caused the patch (the
+    /// patch frame's `trace`, echoed by the client), so the render span is
+    /// a child of the action span.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,
 }

@@ -271,6 +271,41 @@ impl LiveBuilder {
     }
 }
 
+/// Serves `app` on `listener` the way fluxlive wants: with peer addresses
+/// (the debug channel checks them) and `TCP_NODELAY` on every connection
+/// (a patch, an event and a reply leave as separate small writes; without
+/// it Nagle's algorithm holds them back for tens of milliseconds).
+///
+/// ```no_run
+/// # async fn run(app: axum::Router) -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// fluxlive::serve(listener, app).await
+/// # }
+/// ```
+pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
+    serve_until(listener, app, std::future::pending()).await
+}
+
+/// [`serve`] until `shutdown` completes, then finish open requests.
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(target: "fluxlive::ws", error = %e, "could not set TCP_NODELAY");
+        }
+    });
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
 /// The peer address, when the server was started with connect info.
 pub(crate) struct Peer(pub(crate) Option<SocketAddr>);
 

@@ -205,7 +205,7 @@ pub(crate) fn release(
 
 /// Lifecycle messages may wait for mailbox room: they must not be lost, or
 /// the instance would leak.
-fn deliver_reliably(h: &InstanceHandle, msg: Msg) {
+pub(crate) fn deliver_reliably(h: &InstanceHandle, msg: Msg) {
     let tx = h.shared.tx.clone();
     if let Err(mpsc_err) = tx.try_send(msg) {
         let msg = match mpsc_err {

@@ -4,7 +4,7 @@
 use crate::error::Rejection;
 use crate::instance::{encode, CallMsg, InstanceHandle, Msg, ReplyTo};
 use crate::instance::{MountReply, Seed};
-use crate::runtime::{release, Runtime};
+use crate::runtime::{deliver_reliably, release, Runtime};
 use crate::session::{token_eq, Session};
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use fluxlive_instrumentation::{Event, EventBody};
@@ -313,7 +313,7 @@ impl Conn {
                     key,
                     hops: 0,
                 }));
-                self.deliver(&h, msg, req);
+                self.deliver(&h, msg, Some(req));
             }
             ClientFrame::Props { req, id, props } => {
                 let h = match self.owned(&id, Some("on_props_changed")) {
@@ -323,7 +323,7 @@ impl Conn {
                 self.deliver(
                     &h,
                     Msg::Props(Box::new((props, ReplyTo::Session(session.clone(), req)))),
-                    req,
+                    Some(req),
                 );
             }
             ClientFrame::Unmount { req, id } => match session.remove(&id) {
@@ -337,7 +337,7 @@ impl Conn {
                 ),
             },
             ClientFrame::Sync { id } => match self.owned(&id, Some("sync")) {
-                Ok(h) => self.deliver(&h, Msg::Sync(session.clone()), 0),
+                Ok(h) => self.deliver(&h, Msg::Sync(session.clone()), None),
                 Err(r) => self.reject(r),
             },
             ClientFrame::Renders { items, spans } => {
@@ -429,7 +429,8 @@ impl Conn {
         if factory.is_shared() {
             if let Some(h) = self.rt.shared_instance(name, &id) {
                 session.insert(h.clone());
-                return self.deliver(&h, Msg::Attach(Box::new((session.clone(), req))), req);
+                // Attaching must not be lost to a full mailbox: the session already holds the handle.
+                return deliver_reliably(&h, Msg::Attach(Box::new((session.clone(), req))));
             }
         }
         let seed = match snapshot {
@@ -537,7 +538,7 @@ impl Conn {
         });
     }
 
-    fn deliver(&self, h: &InstanceHandle, msg: Msg, req: u32) {
+    fn deliver(&self, h: &InstanceHandle, msg: Msg, req: Option<u32>) {
         match h.shared.tx.try_send(msg) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => self.reject_req(
@@ -545,14 +546,14 @@ impl Conn {
                     component: h.component(),
                     id: h.id().to_string(),
                 },
-                Some(req),
+                req,
             ),
             Err(mpsc::error::TrySendError::Closed(_)) => self.reject_req(
                 Rejection::Gone {
                     component: h.component(),
                     id: h.id().to_string(),
                 },
-                Some(req),
+                req,
             ),
         }
     }

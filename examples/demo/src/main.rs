@@ -56,6 +56,11 @@ async fn main() {
     } else {
         builder.debug_from_env()
     };
+    if args.debug && std::env::var_os("FLUXLIVE_SECRET").is_none() {
+        // A fixed development key, so pages keep their state across demo
+        // restarts (signed rehydration). Never use a fixed key in production.
+        builder = builder.secret(b"fluxlive-demo-development-key".to_vec());
+    }
     let live = builder.build();
 
     let app = fluxlive_demo::app(&live);
@@ -73,14 +78,10 @@ async fn main() {
         println!("fluxlive devtools: http://{addr}/__live/devtools/?token={token}");
         println!("fluxlive debug channel: ws://{addr}/__live/debug?token={token}");
     }
-    let serve = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
+    let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
-    });
-    if let Err(e) = serve.await {
+    };
+    if let Err(e) = fluxlive::serve_until(listener, app, shutdown).await {
         eprintln!("server error: {e}");
         std::process::exit(1);
     }

@@ -158,12 +158,7 @@ pub async fn serve(live: Live) -> Server {
     let addr = listener.local_addr().unwrap();
     let app = axum::Router::new().merge(live.router());
     tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
+        fluxlive::serve(listener, app).await.unwrap();
     });
     Server { live, addr }
 }
