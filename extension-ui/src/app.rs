@@ -316,7 +316,8 @@ fn components_tab(
                 .as_ref()
                 .filter(|p| p.iid == inst.iid)
                 .map(|p| (p.version, p.state.clone().map(|s| s.map(Rc::new))));
-            let live = model.live();
+            // A gone instance can only be previewed.
+            let live = model.live() && inst.live;
             let iid = inst.iid;
             let on_travel = {
                 let d = store.dispatcher();
@@ -334,7 +335,7 @@ fn components_tab(
                     d.dispatch(if live {
                         Action::BackToLive(iid)
                     } else {
-                        Action::Select(Some(iid))
+                        Action::EndPreview
                     })
                 })
             };
@@ -354,7 +355,7 @@ fn components_tab(
                     <div class="detail">
                         <Inspector item={item} state={inst.state.clone().map(Rc::new)} props={Rc::new(inst.props.clone())} preview={preview} {on_refresh} />
                         <Travel iid={iid} history={Rc::new(inst.history.clone())} at={travel_at} travelling={inst.travelling} live={live} {on_travel} {on_back} />
-                        <Dispatch iid={iid} actions={model.actions_of(&inst.component)} last={model.dispatch.clone()} enabled={live && inst.live} {on_dispatch} />
+                        <Dispatch iid={iid} actions={model.actions_of(&inst.component)} last={model.dispatch.clone()} enabled={live} {on_dispatch} />
                     </div>
                 }
             })

@@ -146,6 +146,8 @@ pub enum Action {
     TimeTravel(u64, u64),
     /// Leave time travel.
     BackToLive(u64),
+    /// Stop previewing a past version (offline "back to live").
+    EndPreview,
     /// Call an action by hand.
     Dispatch {
         /// Instance.
@@ -640,6 +642,7 @@ impl Model {
                 self.refilter();
             }
             Action::SelectRecord(seq) => self.selected_seq = seq,
+            Action::EndPreview => self.preview = None,
             Action::Preview(iid, version) => self.preview_at(iid, version),
             Action::TimeTravel(iid, version) => {
                 self.preview_at(iid, version);

@@ -279,6 +279,8 @@ test("an exported session imports into a panel with no server and shows the same
   await offline.locator(tid("travel-slider")).fill("0");
   await offline.waitForFunction(() => /Previewing version/.test(document.querySelector('[data-testid="inspector"]').innerText));
   assert.match(await offline.locator(tid("state-tree")).innerText(), /count: 10/);
+  await offline.click(tid("travel-live"));
+  await offline.waitForFunction(() => !/Previewing version/.test(document.querySelector('[data-testid="inspector"]').innerText));
   assert.deepEqual(wsOpened, []);
   assert.equal(await offline.getAttribute(tid("conn-status"), "data-state"), "idle");
   assert.deepEqual(errors, []);

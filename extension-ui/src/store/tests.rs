@@ -448,6 +448,32 @@ fn travel_previews_locally_and_back_to_live_clears() {
 }
 
 #[test]
+fn offline_preview_ends_without_a_server() {
+    let mut recs = vec![mount(1)];
+    recs.extend(increment(2, 1, 11));
+    let text = Session {
+        header: SessionHeader::new("0.1.0", 1, 3),
+        records: recs,
+    }
+    .to_jsonl();
+    let mut m = Model::default();
+    m.apply(Action::Import {
+        name: "s".into(),
+        text: text.into(),
+    });
+    m.apply(Action::Preview(3, 1));
+    assert_eq!(
+        m.preview.as_ref().unwrap().state,
+        Some(Ok(json!({"count": 10})))
+    );
+    m.apply(Action::Preview(3, 7));
+    assert!(matches!(m.preview.as_ref().unwrap().state, Some(Err(_))));
+    m.apply(Action::EndPreview);
+    assert_eq!(m.preview, None);
+    assert!(m.take_effects().is_empty());
+}
+
+#[test]
 fn preview_of_unrecorded_version_asks_the_server() {
     let mut m = connected();
     sent(&mut m);

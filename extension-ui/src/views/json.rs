@@ -19,6 +19,9 @@ pub fn contains_match(v: &Value, needle: &str) -> bool {
     }
 }
 
+/// Children drawn per container until "more" is clicked.
+pub const CHILDREN_SHOWN: usize = 200;
+
 /// A scalar as JSON text (strings quoted).
 pub fn scalar_text(v: &Value) -> String {
     match v {
@@ -78,6 +81,7 @@ struct NodeProps {
 #[function_component(JsonNode)]
 fn json_node(p: &NodeProps) -> Html {
     let toggled = use_state(|| None::<bool>);
+    let show_all = use_state(|| false);
     let key_hit = p
         .name
         .as_ref()
@@ -85,24 +89,19 @@ fn json_node(p: &NodeProps) -> Html {
     let key = p.name.as_ref().map(|n| {
         html! { <><span class={classes!("j-key", key_hit.then_some("hit"))}>{n.to_string()}</span><span class="j-punct">{": "}</span></> }
     });
-    let children: Option<Vec<(String, Value)>> = match &*p.value {
-        Value::Object(m) => Some(m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
-        Value::Array(a) => Some(
-            a.iter()
-                .enumerate()
-                .map(|(i, v)| (i.to_string(), v.clone()))
-                .collect(),
-        ),
-        _ => None,
-    };
-    let Some(children) = children else {
-        let text = scalar_text(&p.value);
-        let hit = !p.needle.is_empty() && text.to_lowercase().contains(&p.needle);
-        return html! {
-            <div class="j-row" style={format!("padding-left:{}px", if p.depth == 0 { 0 } else { p.depth * 12 + 12 })}>
-                {key}<span class={classes!(scalar_class(&p.value), hit.then_some("hit"))}>{text}</span>
-            </div>
-        };
+    let len = match &*p.value {
+        Value::Object(m) => m.len(),
+        Value::Array(a) => a.len(),
+        _ => {
+            let text = scalar_text(&p.value);
+            let hit = !p.needle.is_empty() && text.to_lowercase().contains(&p.needle);
+            let pad = if p.depth == 0 { 0 } else { p.depth * 12 + 12 };
+            return html! {
+                <div class="j-row" style={format!("padding-left:{pad}px")}>
+                    {key}<span class={classes!(scalar_class(&p.value), hit.then_some("hit"))}>{text}</span>
+                </div>
+            };
+        }
     };
     let open = toggled.unwrap_or(p.depth < p.open_depth || contains_match(&p.value, &p.needle));
     let onclick = {
@@ -110,16 +109,47 @@ fn json_node(p: &NodeProps) -> Html {
         Callback::from(move |_| toggled.set(Some(!open)))
     };
     let summary = scalar_text(&p.value);
+    // Huge containers show their first children only, on request more.
+    let limit = if *show_all {
+        usize::MAX
+    } else {
+        CHILDREN_SHOWN
+    };
+    let children: Vec<(String, Value)> = if open {
+        match &*p.value {
+            Value::Object(m) => m
+                .iter()
+                .take(limit)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            Value::Array(a) => a
+                .iter()
+                .take(limit)
+                .enumerate()
+                .map(|(i, v)| (i.to_string(), v.clone()))
+                .collect(),
+            _ => Vec::new(),
+        }
+    } else {
+        Vec::new()
+    };
+    let more = {
+        let show_all = show_all.clone();
+        Callback::from(move |_: MouseEvent| show_all.set(true))
+    };
     html! {
         <>
             <div class="j-row j-branch" style={format!("padding-left:{}px", p.depth * 12)} {onclick}>
                 <span class="j-caret">{ if open { "▾ " } else { "▸ " } }</span>{key}
                 <span class="j-more">{summary}</span>
             </div>
-            if open {
-                { for children.into_iter().map(|(k, v)| html! {
-                    <JsonNode key={k.clone()} name={Some(AttrValue::from(k.clone()))} value={Rc::new(v)} depth={p.depth + 1} open_depth={p.open_depth} needle={p.needle.clone()} />
-                }) }
+            { for children.into_iter().map(|(k, v)| html! {
+                <JsonNode key={k.clone()} name={Some(AttrValue::from(k.clone()))} value={Rc::new(v)} depth={p.depth + 1} open_depth={p.open_depth} needle={p.needle.clone()} />
+            }) }
+            if open && len > limit {
+                <div class="j-row j-branch j-more" style={format!("padding-left:{}px", p.depth * 12 + 24)} onclick={more}>
+                    {format!("… {} more", len - limit)}
+                </div>
             }
         </>
     }
