@@ -1,6 +1,6 @@
 // Optional fluxlive client features, kept out of live.js to hold its 8 KB
 // budget: batch calls, optimistic updates, debounce/throttle, and an offline
-// queue that survives a reload. Dependency-free; budget 2 KB gzip
+// queue that survives a reload. Dependency-free; budget 3 KB gzip
 // (test/size.test.mjs). API docs: live-extras.d.ts.
 
 import { LiveError, jsonEqual, traceparent } from "./live.js";
