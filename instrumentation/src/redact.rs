@@ -70,7 +70,7 @@ pub fn redact_ops(meta: &TypeMeta, patch: Patch) -> Patch {
 }
 
 /// Redacts positional arguments by parameter name.
-pub(crate) fn redact_args(meta: &TypeMeta, method: &str, args: &mut [Value]) {
+pub fn redact_args(meta: &TypeMeta, method: &str, args: &mut [Value]) {
     let Some(action) = meta.action(method) else {
         return;
     };
