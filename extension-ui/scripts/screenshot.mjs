@@ -1,7 +1,7 @@
 // Takes docs/panel.png: the panel on the running demo after a few clicks,
 // timeline tab with an action's diff open. Needs dist/panel/ and the demo
 // binary built. Run from the workspace root:
-//   node extension-ui/scripts/screenshot.mjs [out.png] [light|dark] [timeline|components|profiler]
+//   node extension-ui/scripts/screenshot.mjs [out.png] [light|dark] [timeline|components|profiler|sessions]
 import { launch } from "../../client/testkit/browser.mjs";
 import { startDemo } from "../../client/testkit/demo.mjs";
 
@@ -36,6 +36,11 @@ try {
     await panel.fill('[data-testid="state-search"]', "milk");
   } else if (view === "profiler") {
     await panel.click('[data-testid="tab-profiler"]');
+  } else if (view === "sessions") {
+    await panel.click('[data-testid="tab-sessions"]');
+    await panel.click('[data-testid="export"]');
+    await panel.click('[data-testid="replay"]');
+    await panel.waitForSelector('[data-testid="replay-report"]:not([data-status=running])');
   }
   await panel.screenshot({ path: out });
   console.log(`wrote ${out}`);
