@@ -107,6 +107,7 @@ impl Collector {
             // Only flushes registered before this round's drain can be answered by it.
             let waiters = std::mem::take(&mut *lock(&self.shared.flush_waiters));
             let held = self.shared.hold.load(Ordering::Acquire);
+            self.shared.holding.store(held, Ordering::Release);
             let worked = !held && self.round();
             let mut unanswered = Vec::new();
             for (target, tx) in waiters {

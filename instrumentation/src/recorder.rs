@@ -50,6 +50,8 @@ pub(crate) struct Shared {
     pub(crate) stop: AtomicBool,
     /// Test hook: the collector leaves the rings alone while set.
     pub(crate) hold: AtomicBool,
+    /// Set by the collector when it starts an iteration that honours `hold`.
+    pub(crate) holding: AtomicBool,
     pub(crate) collector: OnceLock<std::thread::Thread>,
     pub(crate) caps: Caps,
     pub(crate) runtime: String,
@@ -239,6 +241,7 @@ impl Shared {
             started_unix_us,
             stop: AtomicBool::new(false),
             hold: AtomicBool::new(false),
+            holding: AtomicBool::new(false),
             collector: OnceLock::new(),
             caps: Caps {
                 max_value_bytes: b.max_value_bytes,
@@ -448,10 +451,20 @@ impl Recorder {
     }
 
     /// Test hook: while held, the collector leaves the rings alone, so a
-    /// test can fill a ring on purpose. Do not `flush` while held.
+    /// test can fill a ring on purpose. Holding returns once the collector
+    /// has acknowledged it (so no drain is in progress). Do not `flush`
+    /// while held.
     #[doc(hidden)]
     pub fn hold_collector(&self, hold: bool) {
         self.shared.hold.store(hold, Ordering::Release);
         self.shared.wake();
+        if !hold || !self.shared.active {
+            return;
+        }
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        while !self.shared.holding.load(Ordering::Acquire) && Instant::now() < deadline {
+            self.shared.wake();
+            std::thread::yield_now();
+        }
     }
 }
