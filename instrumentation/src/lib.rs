@@ -35,7 +35,7 @@ pub use error::StateAtError;
 pub use event::{ActionMeta, Event, EventBody, InstanceKey, TypeMeta};
 pub use history::state_in_records;
 pub use recorder::{Recorder, RecorderBuilder};
-pub use redact::{redact_args, redact_ops, redact_top};
+pub use redact::{redact_args, redact_ops, redact_top, restore_redacted};
 pub use subscription::{Subscription, MAX_BATCH};
 
 pub use fluxlive_protocol::debug::{Filter, HistoryBounds};

@@ -22,6 +22,26 @@ pub fn redact_top(meta: &TypeMeta, value: &mut Value) {
     }
 }
 
+/// Puts the live values of redacted top-level fields back into a state
+/// rebuilt from records (where they read `"[redacted]"`), so that time
+/// travel can restore a recorded version without writing the marker into
+/// the component: redacted fields keep their current server-side value.
+pub fn restore_redacted(meta: &TypeMeta, recorded: &mut Value, live: &Value) {
+    let (Value::Object(rec), Value::Object(live)) = (recorded, live) else {
+        return;
+    };
+    for field in meta.redacted_fields {
+        match live.get(*field) {
+            Some(v) => {
+                rec.insert((*field).to_owned(), v.clone());
+            }
+            None => {
+                rec.remove(*field);
+            }
+        }
+    }
+}
+
 /// The redacted top-level field a JSON pointer points into, if any.
 fn redacted_root(meta: &TypeMeta, path: &PointerBuf) -> Option<String> {
     let first = path.first()?;
@@ -164,6 +184,16 @@ mod tests {
         assert!(!text.contains("swordfish"), "{text}");
         json_patch::patch(&mut base, &redacted.0).unwrap();
         assert_eq!(base, json!({"secret": REDACTED, "n": 2, "copy": REDACTED}));
+    }
+
+    #[test]
+    fn restore_redacted_takes_redacted_fields_from_the_live_state() {
+        let mut recorded = json!({"secret": REDACTED, "n": 1});
+        restore_redacted(&META, &mut recorded, &json!({"secret": {"k": 1}, "n": 9}));
+        assert_eq!(recorded, json!({"secret": {"k": 1}, "n": 1}));
+        let mut recorded = json!({"secret": REDACTED, "n": 1});
+        restore_redacted(&META, &mut recorded, &json!({"n": 9}));
+        assert_eq!(recorded, json!({"n": 1}));
     }
 
     #[test]
