@@ -12,12 +12,14 @@
 //!
 //! | module | holds |
 //! |---|---|
+//! | [`attach()`] | live export of a `Recorder`'s records, in one call |
 //! | [`config`] | [`OtelConfig`] from `OTEL_*` variables or builder methods |
 //! | [`exporter`] | [`OtelExporter`], [`ExportStats`], the queue and export thread |
 //! | [`mod@file`] | OTLP/JSON files from sessions |
 //! | [`attrs`] | attribute names |
 //! | [`metrics`] | metric names |
 
+mod attach;
 pub mod attrs;
 pub mod config;
 mod error;
@@ -29,6 +31,7 @@ mod resource;
 mod spans;
 mod transport;
 
+pub use attach::{attach, attach_from_env, Attached};
 pub use config::{OtelConfig, Protocol, RetryPolicy, Sampler};
 pub use error::{ConfigError, Error};
 pub use exporter::{DropCallback, ExportStats, OtelExporter};

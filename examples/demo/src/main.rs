@@ -49,7 +49,8 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let mut builder = fluxlive_demo::builder();
+    // Recording is cheap enough to leave on; DevTools and OTLP export read it.
+    let mut builder = fluxlive_demo::builder().recorder(fluxlive::Recorder::builder().build());
     builder = if args.debug {
         // The demo is a dev tool: the page may announce the token to DevTools.
         builder.debug(DebugConfig::from_env().unwrap_or_else(DebugConfig::dev))
@@ -63,6 +64,17 @@ async fn main() {
     }
     let live = builder.build();
 
+    let otel = match fluxlive_otel::attach_from_env(live.recorder()) {
+        Ok(Some(a)) => {
+            println!("fluxlive otel: exporting traces and metrics (OTEL_EXPORTER_OTLP_*)");
+            Some(a)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            eprintln!("OpenTelemetry export not started: {e}");
+            None
+        }
+    };
     let app = fluxlive_demo::app(&live);
 
     let listener = match tokio::net::TcpListener::bind(args.addr).await {
@@ -81,7 +93,13 @@ async fn main() {
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    if let Err(e) = fluxlive::serve_until(listener, app, shutdown).await {
+    let served = fluxlive::serve_until(listener, app, shutdown).await;
+    if let Some(otel) = otel {
+        if let Err(e) = otel.shutdown().await {
+            eprintln!("OpenTelemetry export did not flush: {e}");
+        }
+    }
+    if let Err(e) = served {
         eprintln!("server error: {e}");
         std::process::exit(1);
     }
