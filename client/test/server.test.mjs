@@ -237,8 +237,8 @@ test("reconnect after a dropped socket resumes the session with state intact", a
   assert.deepEqual(errors, []);
 });
 
-test("calls in flight when the socket drops reject with connection_lost (or complete)", async () => {
-  const { live } = open();
+test("retry: false: calls in flight when the socket drops reject with connection_lost (or complete)", async () => {
+  const { live } = open({ retry: false });
   const a = await live.mount("Counter", {}, { id: "a" });
   const p = a.call("increment");
   live._dropSocket();
@@ -250,12 +250,13 @@ test("calls in flight when the socket drops reject with connection_lost (or comp
   assert.equal(a.state.count, n);
 });
 
-test("retry: calls caught by dropped sockets take effect exactly once (idempotency keys)", async () => {
-  const { live, sent } = open({ retry: true });
+test("calls caught by dropped sockets take effect exactly once (idempotency keys, resent by default)", async () => {
+  const { live, sent } = open();
   const a = await live.mount("Counter", { step: 1 }, { id: "a" });
   const rounds = 12;
   for (let i = 0; i < rounds; i++) {
     const p = a.call("increment");
+    await Promise.resolve(); // the call's frame leaves at the end of the tick
     live._dropSocket(); // the call may or may not have reached the server
     await p;
     await waitFor(() => live.status === "open", "open again", 10000);
@@ -309,14 +310,14 @@ async function acrossRestart(env) {
   );
   // The answers: one call after the remounts proves they were all processed.
   assert.equal(await anon.call("add", 0), anon.state.count);
-  assert.deepEqual(errors, []);
-  return { live, srv, sent, hero, anon, todos, before, after: snap(), remounts: () => sent.filter((f) => f.t === "mount").slice(3) };
+  return { live, srv, sent, errors, hero, anon, todos, before, after: snap(), remounts: () => sent.filter((f) => f.t === "mount").slice(3) };
 }
 
 test("a restarted server with the same secret rebuilds every instance from its signed state: nothing lost", async () => {
   const r = await acrossRestart({ FLUXLIVE_SECRET: "test-secret-0123456789abcdef0123456789" });
   try {
     assert.deepEqual(r.after, r.before, "no state lost across the restart");
+    assert.deepEqual(r.errors, []);
     assert.equal(r.remounts().length, 3, "no fallback remount");
     assert.equal(await r.hero.call("add", 1), 16);
     assert.equal(r.hero.version, r.before.hero[1] + 1);
@@ -331,6 +332,8 @@ test("a restarted server with a new key refuses the snapshots: handles are remou
   try {
     const fallback = r.remounts().slice(3);
     assert.deepEqual(fallback.map((m) => [m.id, m.snapshot]).sort(), [["hero", undefined], [r.anon.id, undefined], ["todos", undefined]].sort());
+    // Each handle reports the refusal to its error listeners.
+    assert.deepEqual(r.errors.map((e) => [e.code, e.id]).sort(), [["bad_snapshot", "hero"], ["bad_snapshot", r.anon.id], ["bad_snapshot", "todos"]].sort());
     assert.equal(r.hero.state.count, 10);
     assert.deepEqual(r.todos.state.items, []);
     assert.equal(await r.hero.call("add", 1), 11);

@@ -79,14 +79,23 @@ export function startDemo({ addr = "127.0.0.1:0", debug = false, env = {} } = {}
   });
 }
 
-/** A `ws` WebSocket class that sends the page origin, as a browser would; it records every frame it sends in `sent`. */
+/**
+ * A `ws` WebSocket class that sends the page origin, as a browser would; it
+ * records every frame it sends in `sent` (a client `batch` as its frames, in
+ * order; `sent.batches` counts the batch messages).
+ */
 export function wsFor(origin, sent = []) {
+  sent.batches ??= 0;
   return class extends WS {
     constructor(url) {
       super(url, { origin });
       const send = this.send.bind(this);
       this.send = (s) => {
-        sent.push(JSON.parse(s));
+        const f = JSON.parse(s);
+        if (f.t === "batch") {
+          sent.batches++;
+          sent.push(...f.frames);
+        } else sent.push(f);
         send(s);
       };
     }
