@@ -8,6 +8,7 @@ usage: fluxlive-bench [--connections 10,100] [--inflight 8] [--seconds 5] [--war
                       [--recording on|off|both] [--layout split|shared]
                       [--server-threads 2] [--client-threads 1] [--max-calls N] [--rounds 3]
                       [--sessions 1000] [--instances 5] [--no-single] [--no-memory] [--no-echo3]
+                      [--ring-capacity SLOTS]
 
 Starts a raw WebSocket echo server and the fluxlive demo runtime on 127.0.0.1,
 drives K connections x N pipelined Counter.increment calls (the same frame to
@@ -69,6 +70,8 @@ pub(crate) struct Args {
     pub(crate) single: bool,
     pub(crate) memory: bool,
     pub(crate) echo3: bool,
+    /// Recorder ring slots per thread; `None` keeps the recorder's default.
+    pub(crate) ring_capacity: Option<usize>,
 }
 
 impl Default for Args {
@@ -89,6 +92,7 @@ impl Default for Args {
             single: true,
             memory: true,
             echo3: true,
+            ring_capacity: None,
         }
     }
 }
@@ -166,6 +170,10 @@ impl Args {
                 "--no-single" => a.single = false,
                 "--no-memory" => a.memory = false,
                 "--no-echo3" => a.echo3 = false,
+                "--ring-capacity" => {
+                    a.ring_capacity =
+                        Some(num::<usize>("--ring-capacity", &value()?)?.clamp(64, 1 << 22))
+                }
                 "-h" | "--help" => return Err(BenchError::Usage(USAGE.into())),
                 other => {
                     return Err(BenchError::Usage(format!(

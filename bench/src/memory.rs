@@ -46,7 +46,7 @@ pub(crate) fn serve_child(target: Target) -> Result<(), BenchError> {
         .build()
         .map_err(|e| BenchError::io("tokio runtime", e))?;
     rt.block_on(async {
-        let running = servers::start(target).await?;
+        let running = servers::start(target, None).await?;
         println!("port {}", running.addr.port());
         let mut stdin = tokio::io::stdin();
         let mut buf = [0u8; 64];

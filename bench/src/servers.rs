@@ -147,10 +147,14 @@ async fn echo(mut socket: WebSocket) {
 
 /// Builds the demo runtime. Must run inside a tokio runtime (the recorder
 /// starts its collector).
-pub(crate) fn build_live(recording: bool) -> Live {
+pub(crate) fn build_live(recording: bool, ring_capacity: Option<usize>) -> Live {
     let builder = fluxlive_demo::builder();
     if recording {
-        builder.recorder(Recorder::builder().build()).build()
+        let mut rec = Recorder::builder();
+        if let Some(slots) = ring_capacity {
+            rec = rec.ring_capacity(slots);
+        }
+        builder.recorder(rec.build()).build()
     } else {
         builder.build()
     }
@@ -160,7 +164,10 @@ pub(crate) fn build_live(recording: bool) -> Live {
 ///
 /// Both servers set `TCP_NODELAY`: small pipelined frames would otherwise
 /// meet Nagle's algorithm, and the comparison would measure that.
-pub(crate) async fn start(target: Target) -> Result<Running, BenchError> {
+pub(crate) async fn start(
+    target: Target,
+    ring_capacity: Option<usize>,
+) -> Result<Running, BenchError> {
     let (app, live) = match target {
         Target::Echo | Target::Echo3 | Target::Echo3Buffered => (
             Router::new()
@@ -170,7 +177,7 @@ pub(crate) async fn start(target: Target) -> Result<Running, BenchError> {
             None,
         ),
         Target::LiveOff | Target::LiveOn => {
-            let live = build_live(target == Target::LiveOn);
+            let live = build_live(target == Target::LiveOn, ring_capacity);
             (fluxlive_demo::app(&live), Some(live))
         }
     };
