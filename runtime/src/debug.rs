@@ -444,6 +444,8 @@ impl DebugOps for RuntimeOps {
         let travel = self.travel.clone();
         Box::pin(async move {
             let h = rt.instance(iid).ok_or_else(|| not_live(iid))?;
+            // Versions published a moment ago may still be in a ring.
+            rt.recorder.flush().await;
             let (_, state) = rt
                 .recorder
                 .state_at(iid, Some(version))
@@ -471,6 +473,7 @@ impl DebugOps for RuntimeOps {
                         format!("instance #{iid} is not time travelling"),
                     )
                 })?;
+            rt.recorder.flush().await;
             let (_, state) = rt
                 .recorder
                 .state_at(iid, Some(origin))

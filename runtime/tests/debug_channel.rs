@@ -479,3 +479,22 @@ async fn the_devtools_page_redirects_to_its_directory_and_explains_a_missing_bui
     let resp = http_get(s.addr, "/__live/devtools/..%2Fsecret").await;
     assert!(!resp.starts_with("HTTP/1.1 200"), "{resp}");
 }
+
+#[tokio::test]
+async fn export_answers_when_nothing_new_happens() {
+    let s = debug_server().await;
+    let mut p = Panel::open(&s).await;
+    let mut c = Client::connect(s.addr).await;
+    c.mount("Counter", json!({}), Some("a")).await;
+    c.call("a", "increment", json!([])).await;
+    // Repeated exports with no new events in between must each finish.
+    for _ in 0..20 {
+        let r = p.send(json!({"t": "export"})).await;
+        loop {
+            let f = p.recv().await;
+            if f["t"] == "export_chunk" && f["ref"] == r && f["last"] == true {
+                break;
+            }
+        }
+    }
+}
