@@ -1,6 +1,8 @@
 // Chat page: mounts the shared Chat for ?room=… (the room name is the
-// shared instance id) and renders its messages.
-import { connect } from "/__live/client.js";
+// shared instance id) and renders its messages. Messages sent while offline
+// wait in the client's queue, and persistQueue keeps them across a reload.
+import { connect } from "./live.js";
+import { persistQueue } from "./live-extras.js";
 
 const $ = (sel) => document.querySelector(sel);
 const room = new URLSearchParams(location.search).get("room") || "lobby";
@@ -38,16 +40,22 @@ const chat = await live.mount("Chat", {}, { id: room, el: card });
 window.handles.chat = chat;
 render(chat);
 chat.on("state", () => render(chat));
+// After the mount, so replayed posts reach this room.
+const saved = persistQueue(live, sessionStorage, `fluxlive-chat:${room}`);
+window.replayed = saved.done;
 
 $("[data-role=post]").addEventListener("submit", async (e) => {
   e.preventDefault();
   const form = e.currentTarget;
   errorEl.hidden = true;
+  const text = form.text.value;
+  form.text.value = "";
   try {
-    await chat.call("post", form.author.value, form.text.value);
-    form.text.value = "";
+    await chat.call("post", form.author.value, text);
   } catch (err) {
+    if (err.code === "closed") return;
     errorEl.textContent = err.detail?.message || err.message;
     errorEl.hidden = false;
   }
 });
+document.body.dataset.ready = "true";
