@@ -42,6 +42,8 @@ export type ClientErrorCode =
   | "closed"
   /** Too many requests were already waiting for the connection. */
   | "queue_full"
+  /** A throttled call was replaced by a later one before it was sent (`throttled` in live-extras.js). */
+  | "superseded"
   /** The encoded frame is larger than the server's `max_frame`. */
   | "frame_too_large"
   /** The handle was unmounted. */
@@ -70,8 +72,11 @@ export class LiveError extends Error {
   constructor(code: ErrorCode, message?: string, fields?: { id?: string; type?: string; component?: string; method?: string; detail?: Json });
 }
 
-/** Connection status: first connect, connected (after `welcome`), lost and retrying, closed for good. */
-export type Status = "connecting" | "open" | "reconnecting" | "closed";
+/**
+ * Connection status: first connect, connected (after `welcome`), lost and retrying, lost and
+ * retrying while the browser reports no network (`navigator.onLine === false`), closed for good.
+ */
+export type Status = "connecting" | "open" | "reconnecting" | "offline" | "closed";
 
 /** Options for `connect`. */
 export interface ConnectOptions {
@@ -86,11 +91,16 @@ export interface ConnectOptions {
   /** Send render and span reports to the server (default `true`). */
   metrics?: boolean;
   /**
-   * Give every call an idempotency key and resend calls caught in flight by a lost connection
-   * instead of rejecting them with `connection_lost` (default `false`): the server applies each key
-   * once, so every call takes effect exactly once.
+   * Resend calls (and `batch_call`s) caught in flight by a lost connection, with their idempotency
+   * keys, instead of rejecting them with `connection_lost` (default `true`): the server applies each
+   * key once, so every call takes effect exactly once. Every call carries a key either way.
    */
   retry?: boolean;
+  /**
+   * Read `<script type="application/json" id="fluxlive-ssr">` (server-side rendering) and resume
+   * the session it names, so `attach(id)` returns its instances without mounting (default `true`).
+   */
+  ssr?: boolean;
 }
 
 /** Options for `live.mount`. */
@@ -105,7 +115,7 @@ export interface MountOptions {
 export interface InvokeOptions {
   /** W3C traceparent for the call; a random one is made when absent. */
   traceparent?: string;
-  /** Idempotency key: the server applies a call with the same key once. */
+  /** Idempotency key: the server applies a call with the same key once (default: `<session prefix>-<counter>`). */
   key?: string;
 }
 
@@ -120,7 +130,10 @@ export interface Handle<S = any> {
   readonly type: string;
   /** Props it was mounted with (sent again if the server has to remount it). */
   readonly props: Json;
-  /** Current state; replaced by a new object (unchanged subtrees kept) on every change. */
+  /**
+   * Current state as shown: the server's state with pending optimistic guesses applied on top
+   * (see `optimistic` in live-extras.js); replaced by a new object on every change.
+   */
   readonly state: S;
   /** Server version of `state`; only ever moves forward. */
   readonly version: number;
@@ -136,6 +149,8 @@ export interface Handle<S = any> {
   on(ev: "error", fn: (err: LiveError) => void): Unbind;
   /** Called when the server unmounted the instance on its own. */
   on(ev: "unmounted", fn: (handle: Handle<S>) => void): Unbind;
+  /** Called for each event of this name the instance's actions emit (names `state`, `event`, `error`, `unmounted` only reach `"event"`). */
+  on(ev: string, fn: (data: Json) => void): Unbind;
   /** Calls an action with positional arguments; resolves with its return value. */
   call<R = Json>(method: string, ...args: Json[]): Promise<R>;
   /** Calls an action, with a traceparent or an idempotency key. */
@@ -156,11 +171,29 @@ export interface Live {
   readonly maxFrame: number;
   /** Render/span reports dropped because the connection was down too long to send them. */
   readonly droppedReports: number;
+  /** Requests not answered yet: waiting for the connection plus in flight. */
+  readonly pending: number;
   /** Called on every status change. */
   on(ev: "status", fn: (status: Status) => void): Unbind;
   /** Called for server errors that belong to no request and no known instance. */
   on(ev: "error", fn: (err: LiveError) => void): Unbind;
-  /** Mounts an instance; resolves with its handle once the server answers. */
+  /**
+   * The page bus: every event of every instance of this connection (`id` set) and every
+   * `live.emit` (`id` null), in arrival order.
+   */
+  on(ev: "event", fn: (id: string | null, name: string, data: Json) => void): Unbind;
+  /** Emits a page-local event to `live.on("event")` listeners (nothing goes to the server). */
+  emit(name: string, data?: Json): void;
+  /**
+   * The handle of a server-rendered instance (see `ConnectOptions.ssr`), once the session is
+   * resumed (or its instances rebuilt from their signed states); rejects with `not_mounted` for an
+   * id the page does not hold.
+   */
+  attach<S = any>(id: string): Promise<Handle<S>>;
+  /**
+   * Mounts an instance; resolves with its handle once the server answers. For a shared component
+   * type the id is the shared key, and `handle.shared` is true.
+   */
   mount<S = any>(type: string, props?: Json, opts?: MountOptions): Promise<Handle<S>>;
   /** Closes the connection for good; waiting requests reject with `closed`. */
   close(): void;

@@ -63,3 +63,30 @@ export function Component(live: ReturnType<typeof connect>): string {
   // @ts-expect-error state may be null before mount
   return String(state.count);
 }
+
+// ---- components that talk (live.js and live-extras.js) ----
+import { batch, debounced, optimistic, persistQueue, throttled } from "../live-extras.js";
+
+async function talking(): Promise<void> {
+  const live = connect({ retry: false, ssr: false });
+  const pending: number = live.pending;
+  console.log(pending);
+  live.on("event", (id, name, data) => console.log(id?.length, name.length, data));
+  live.emit("page-note", { x: 1 });
+  const h = await live.attach<CounterState>("ssr-counter");
+  h.on("count-changed", (data) => console.log(data));
+  const out = await batch(live, [{ handle: h, method: "add", args: [1] }, { id: "b", method: "reset" }]);
+  for (const o of out) console.log(o.error ? o.error.code : o.ok);
+  const n = await optimistic<CounterState, number>(h, "add", [1], (s) => ({ ...s, count: s.count + 1 }));
+  console.log(n.toFixed(0));
+  await debounced(h, 100)("add", 1);
+  await throttled(h, 100)("add", 1);
+  const q = persistQueue(live);
+  q.save();
+  console.log((await q.done).length);
+  // @ts-expect-error a guess must return a state
+  await optimistic<CounterState>(h, "add", [1], (s) => s.count);
+  // @ts-expect-error batch items need a method
+  await batch(live, [{ id: "a" }]);
+}
+console.log(talking);
