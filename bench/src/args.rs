@@ -8,7 +8,7 @@ usage: fluxlive-bench [--connections 10,100] [--inflight 8] [--seconds 5] [--war
                       [--recording on|off|both] [--layout split|shared]
                       [--server-threads 2] [--client-threads 1] [--max-calls N] [--rounds 3]
                       [--sessions 1000] [--instances 5] [--no-single] [--no-memory] [--no-echo3]
-                      [--ring-capacity SLOTS]
+                      [--ring-capacity SLOTS] [--no-batch]
 
 Starts a raw WebSocket echo server and the fluxlive demo runtime on 127.0.0.1,
 drives K connections x N pipelined Counter.increment calls (the same frame to
@@ -19,6 +19,10 @@ per session and per instance on a server in a child process.
   (a canned patch, event and the echoed call), as fluxlive does for increment:
   one with writes unbuffered like the runtime's socket (3 sends), one with a
   16 KiB write buffer (1 send). --no-echo3 leaves them out.
+
+  The fluxlive client says caps: [batch] in hello, as live.js always does, so
+  the server may coalesce queued frames into one batch frame; --no-batch turns
+  that off (one WebSocket frame per patch, event and reply).
 
   --seconds is the measured time per scenario, split into --rounds rounds that
   alternate between the servers (echo, off, on, echo, ...) so that changing load
@@ -70,6 +74,8 @@ pub(crate) struct Args {
     pub(crate) single: bool,
     pub(crate) memory: bool,
     pub(crate) echo3: bool,
+    /// The fluxlive client announces `caps: ["batch"]`.
+    pub(crate) batch: bool,
     /// Recorder ring slots per thread; `None` keeps the recorder's default.
     pub(crate) ring_capacity: Option<usize>,
 }
@@ -92,6 +98,7 @@ impl Default for Args {
             single: true,
             memory: true,
             echo3: true,
+            batch: true,
             ring_capacity: None,
         }
     }
@@ -170,6 +177,7 @@ impl Args {
                 "--no-single" => a.single = false,
                 "--no-memory" => a.memory = false,
                 "--no-echo3" => a.echo3 = false,
+                "--no-batch" => a.batch = false,
                 "--ring-capacity" => {
                     a.ring_capacity =
                         Some(num::<usize>("--ring-capacity", &value()?)?.clamp(64, 1 << 22))

@@ -27,11 +27,32 @@ pub(crate) struct Head<'a> {
     pub(crate) t: &'a str,
     #[serde(rename = "ref")]
     pub(crate) req: Option<u32>,
+    /// The frames of a `batch` frame (clients that sent `caps: ["batch"]`).
+    #[serde(default, borrow)]
+    pub(crate) frames: Vec<Inner<'a>>,
+}
+
+/// One frame inside a `batch`.
+#[derive(Deserialize)]
+pub(crate) struct Inner<'a> {
+    #[serde(borrow)]
+    pub(crate) t: &'a str,
+    #[serde(rename = "ref")]
+    pub(crate) req: Option<u32>,
 }
 
 impl<'a> Head<'a> {
     pub(crate) fn parse(text: &'a str) -> Option<Self> {
         serde_json::from_str(text).ok()
+    }
+
+    /// `(t, ref)` of this frame, or of each frame it batches, in order.
+    pub(crate) fn each(&self) -> Vec<(&'a str, Option<u32>)> {
+        if self.t == "batch" {
+            self.frames.iter().map(|f| (f.t, f.req)).collect()
+        } else {
+            vec![(self.t, self.req)]
+        }
     }
 }
 
@@ -79,12 +100,12 @@ pub(crate) async fn recv_text(ws: &mut Ws) -> Result<String, BenchError> {
 pub(crate) async fn expect(ws: &mut Ws, t: &str) -> Result<String, BenchError> {
     for _ in 0..1024 {
         let text = recv_text(ws).await?;
-        match Head::parse(&text) {
-            Some(h) if h.t == t => return Ok(text),
-            Some(h) if h.t == "error" => {
-                return Err(BenchError::Protocol(format!("expected {t}, got {text}")))
-            }
-            _ => {}
+        let kinds = Head::parse(&text).map(|h| h.each()).unwrap_or_default();
+        if kinds.iter().any(|(k, _)| *k == t) {
+            return Ok(text);
+        }
+        if kinds.iter().any(|(k, _)| *k == "error") {
+            return Err(BenchError::Protocol(format!("expected {t}, got {text}")));
         }
     }
     Err(BenchError::Protocol(format!("no {t} frame")))
@@ -96,9 +117,15 @@ pub(crate) async fn send(ws: &mut Ws, text: String) -> Result<(), BenchError> {
         .map_err(|e| BenchError::ws("send", e))
 }
 
-/// `hello` → `welcome`.
-pub(crate) async fn hello(ws: &mut Ws) -> Result<(), BenchError> {
-    send(ws, r#"{"t":"hello","protocol":1}"#.to_owned()).await?;
+/// `hello` → `welcome`. With `batch` the client announces `caps: ["batch"]`
+/// as `live.js` always does, and the server may coalesce queued frames.
+pub(crate) async fn hello(ws: &mut Ws, batch: bool) -> Result<(), BenchError> {
+    let hello = if batch {
+        r#"{"t":"hello","protocol":1,"caps":["batch"]}"#
+    } else {
+        r#"{"t":"hello","protocol":1}"#
+    };
+    send(ws, hello.to_owned()).await?;
     expect(ws, "welcome").await.map(|_| ())
 }
 
@@ -131,6 +158,12 @@ mod tests {
         let h = Head::parse(patch);
         assert_eq!(h.as_ref().map(|h| (h.t, h.req)), Some(("patch", None)));
         assert!(Head::parse("not json").is_none());
+        let batch = r#"{"t":"batch","frames":[{"t":"patch","id":"c","base":1,"version":2,"ops":[]},{"t":"event","id":"c","name":"x","data":{"t":"reply","ref":1}},{"t":"reply","ref":9,"id":"c","result":null}]}"#;
+        let h = Head::parse(batch);
+        assert_eq!(
+            h.as_ref().map(Head::each),
+            Some(vec![("patch", None), ("event", None), ("reply", Some(9))])
+        );
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub(crate) struct Shape {
     pub(crate) measure: Duration,
     /// Most calls one connection sends (the count bound).
     pub(crate) max_calls: u64,
+    /// Announce `caps: ["batch"]` (as `live.js` does).
+    pub(crate) batch: bool,
 }
 
 /// What one scenario measured.
@@ -105,10 +107,10 @@ fn new_hist() -> Result<Histogram<u64>, BenchError> {
 
 /// Connects and prepares one connection: for fluxlive, hello + mount one
 /// `Counter`; for echo, one round trip. Returns the next free `ref`.
-async fn prepare(server: &Running, target: Target) -> Result<(Ws, u32), BenchError> {
+async fn prepare(server: &Running, target: Target, batch: bool) -> Result<(Ws, u32), BenchError> {
     let mut ws = client::connect(&server.ws_url()).await?;
     if target.is_live() {
-        client::hello(&mut ws).await?;
+        client::hello(&mut ws, batch).await?;
         client::mount_counter(&mut ws, 1, client::INSTANCE_ID).await?;
     } else {
         client::echo_once(&mut ws).await?;
@@ -171,36 +173,48 @@ async fn drive(
         let Some(head) = Head::parse(&text) else {
             return Err(BenchError::Protocol(format!("unreadable frame: {text}")));
         };
-        let is_error = head.t == "error";
-        if head.t != answer_tag && !is_error {
-            continue; // patch, event
-        }
-        let Some(req) = head.req else {
-            return Err(BenchError::Protocol(format!("answer without ref: {text}")));
-        };
-        let Some(sent_at) = pending.remove(&req) else {
-            return Err(BenchError::Protocol(format!(
-                "answer to unknown ref {req}: {text}"
-            )));
-        };
         let now = Instant::now();
-        if is_error {
-            tally.errors += 1;
-            if tally.first_error.is_none() {
-                tally.first_error = Some(text.clone());
+        let mut to_send = 0usize;
+        for (t, req) in head.each() {
+            let is_error = t == "error";
+            if t != answer_tag && !is_error {
+                continue; // patch, event
+            }
+            let Some(req) = req else {
+                return Err(BenchError::Protocol(format!("answer without ref: {text}")));
+            };
+            let Some(sent_at) = pending.remove(&req) else {
+                return Err(BenchError::Protocol(format!(
+                    "answer to unknown ref {req}: {text}"
+                )));
+            };
+            if is_error {
+                tally.errors += 1;
+                if tally.first_error.is_none() {
+                    tally.first_error = Some(text.clone());
+                }
+            }
+            if now >= window.start && now <= window.end {
+                let us = u64::try_from(now.duration_since(sent_at).as_micros()).unwrap_or(u64::MAX);
+                // Out-of-range samples are clamped by saturating_record.
+                tally.hist.saturating_record(us.max(1));
+                tally.measured += 1;
+            }
+            if now < window.end && sent < shape.max_calls {
+                to_send += 1;
+                sent += 1;
             }
         }
-        if now >= window.start && now <= window.end {
-            let us = u64::try_from(now.duration_since(sent_at).as_micros()).unwrap_or(u64::MAX);
-            // Out-of-range samples are clamped by saturating_record.
-            tally.hist.saturating_record(us.max(1));
-            tally.measured += 1;
-        }
-        if now < window.end && sent < shape.max_calls {
-            pending.insert(next_ref, Instant::now());
-            client::send(&mut ws, client::call_frame(next_ref)).await?;
-            next_ref = next_ref.wrapping_add(1).max(1);
-            sent += 1;
+        // Answers that arrived together are replaced together, in one flush.
+        if to_send > 0 {
+            for _ in 0..to_send {
+                pending.insert(next_ref, Instant::now());
+                ws.feed(Message::text(client::call_frame(next_ref)))
+                    .await
+                    .map_err(|e| BenchError::ws("send", e))?;
+                next_ref = next_ref.wrapping_add(1).max(1);
+            }
+            ws.flush().await.map_err(|e| BenchError::ws("flush", e))?;
         }
     }
     if !pending.is_empty() {
@@ -221,7 +235,7 @@ pub(crate) async fn run(
 ) -> Result<Outcome, BenchError> {
     let mut ready = Vec::with_capacity(shape.connections);
     for _ in 0..shape.connections {
-        ready.push(prepare(server, target).await?);
+        ready.push(prepare(server, target, shape.batch).await?);
     }
     let rec = server
         .live

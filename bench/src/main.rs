@@ -90,7 +90,7 @@ fn run(args: Args) -> Result<(), BenchError> {
     println!();
     println!("machine: {}", report::machine());
     println!(
-        "layout: {:?} (server threads {}, client threads {}), {} s per scenario in {} interleaved rounds, each after {} s warm-up",
+        "layout: {:?} (server threads {}, client threads {}), {} s per scenario in {} interleaved rounds, each after {} s warm-up; client caps batch: {}",
         args.layout,
         args.server_threads,
         match args.layout {
@@ -99,7 +99,8 @@ fn run(args: Args) -> Result<(), BenchError> {
         },
         args.seconds.as_secs_f64(),
         args.rounds,
-        args.warmup.as_secs_f64()
+        args.warmup.as_secs_f64(),
+        args.batch
     );
     println!();
 
@@ -115,6 +116,7 @@ fn run(args: Args) -> Result<(), BenchError> {
                 warmup: args.warmup,
                 measure: per_round,
                 max_calls: args.max_calls,
+                batch: args.batch,
             })
             .collect();
         if args.single {
@@ -124,6 +126,7 @@ fn run(args: Args) -> Result<(), BenchError> {
                 warmup: args.warmup,
                 measure: per_round,
                 max_calls: args.max_calls,
+                batch: args.batch,
             });
         }
         let mut outcomes: Vec<Outcome> = Vec::new();

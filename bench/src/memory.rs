@@ -149,7 +149,7 @@ impl ChildServer {
 async fn open_session(url: &str, target: Target) -> Result<Ws, BenchError> {
     let mut ws = client::connect(url).await?;
     if target.is_live() {
-        client::hello(&mut ws).await?;
+        client::hello(&mut ws, true).await?;
     } else {
         client::echo_once(&mut ws).await?;
     }
