@@ -57,6 +57,19 @@ pub trait DebugOps: Send + Sync + 'static {
     ) -> BoxFuture<'static, Result<ReplayReport, (ErrorCode, String)>>;
     /// Picks reported by pages (`None`: picking cancelled).
     fn picked(&self) -> broadcast::Receiver<Option<u64>>;
+    /// Converts an exported session to another format (`export` with
+    /// `format`); announce the names as `export:<name>` capabilities.
+    fn convert_export(
+        &self,
+        format: &str,
+        session: Session,
+    ) -> Result<String, (ErrorCode, String)> {
+        let _ = session;
+        Err((
+            ErrorCode::BadFrame,
+            format!("export format {format:?} is not available on this runtime"),
+        ))
+    }
     /// Capabilities announced in `hello`.
     fn capabilities(&self) -> Vec<String> {
         [
@@ -337,13 +350,21 @@ impl<K: Sink<String> + Unpin> DebugSession<K> {
                 );
                 Ok(())
             }
-            PanelCommand::Export { .. } => {
+            PanelCommand::Export { format, .. } => {
                 let rec = self.rec.clone();
+                let ops = self.ops.clone();
                 let max = self.limits.max_frame_bytes;
                 self.pending.push(
                     async move {
                         rec.flush().await;
-                        export_chunks(req, &rec.export().to_jsonl(), max)
+                        let session = rec.export();
+                        match format.as_deref() {
+                            None | Some("jsonl") => export_chunks(req, &session.to_jsonl(), max),
+                            Some(f) => match ops.convert_export(f, session) {
+                                Ok(text) => export_chunks(req, &text, max),
+                                Err((code, message)) => vec![error(req, code, message)],
+                            },
+                        }
                     }
                     .boxed(),
                 );

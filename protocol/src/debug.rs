@@ -115,6 +115,11 @@ pub enum PanelCommand {
         /// Request reference.
         #[serde(rename = "ref")]
         req: u32,
+        /// Output format: absent or `"jsonl"` for a session file; another
+        /// name the runtime announced in `hello.capabilities` as
+        /// `export:<name>` (e.g. `export:otlp-json`, an OTLP/JSON trace body).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        format: Option<String>,
     },
     /// Re-run a session file on fresh instances and compare every diff.
     Replay {
@@ -141,7 +146,7 @@ impl PanelCommand {
             | Self::Pause { req }
             | Self::Resume { req }
             | Self::Clear { req }
-            | Self::Export { req }
+            | Self::Export { req, .. }
             | Self::Replay { req, .. } => *req,
         }
     }

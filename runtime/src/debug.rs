@@ -508,6 +508,45 @@ impl DebugOps for RuntimeOps {
     fn picked(&self) -> tokio::sync::broadcast::Receiver<Option<u64>> {
         self.rt.picks.subscribe()
     }
+
+    fn convert_export(&self, format: &str, session: SessionFile) -> OpResult<String> {
+        let convert = self.rt.export_formats.get(format).ok_or_else(|| {
+            let mut known: Vec<&str> = self.rt.export_formats.keys().map(String::as_str).collect();
+            known.sort_unstable();
+            (
+                ErrorCode::BadFrame,
+                format!(
+                    "export format {format:?} is not available (available: jsonl{}{})",
+                    if known.is_empty() { "" } else { ", " },
+                    known.join(", ")
+                ),
+            )
+        })?;
+        convert(&session).map_err(|e| (ErrorCode::BadSession, format!("export as {format}: {e}")))
+    }
+
+    fn capabilities(&self) -> Vec<String> {
+        let mut caps: Vec<String> = [
+            "time_travel",
+            "replay",
+            "dispatch",
+            "export",
+            "picker",
+            "highlight",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        let mut formats: Vec<String> = self
+            .rt
+            .export_formats
+            .keys()
+            .map(|f| format!("export:{f}"))
+            .collect();
+        formats.sort_unstable();
+        caps.extend(formats);
+        caps
+    }
 }
 
 impl RuntimeOps {

@@ -83,7 +83,7 @@ pub use error::{ActionError, Rejection};
 pub use fluxlive_instrumentation::{ActionMeta, Recorder, TypeMeta};
 pub use fluxlive_macros::{live_component, Live};
 pub use fluxlive_protocol as protocol;
-pub use live::{serve, serve_until, Live, LiveBuilder, Stats};
+pub use live::{serve, serve_until, ExportFormat, Live, LiveBuilder, Stats};
 pub use replay::ReplayError;
 pub use signing::SnapshotError;
 pub use ssr::{SsrError, SsrPage};

@@ -44,6 +44,11 @@ pub struct Stats {
     pub patches_encoded: u64,
 }
 
+/// Converts an exported session to another file format (see
+/// [`LiveBuilder::export_format`]).
+pub type ExportFormat =
+    Arc<dyn Fn(&fluxlive_protocol::session::Session) -> Result<String, String> + Send + Sync>;
+
 /// Builds a [`Live`].
 pub struct LiveBuilder {
     config: Config,
@@ -53,6 +58,7 @@ pub struct LiveBuilder {
     secret: Option<Vec<u8>>,
     rehydration: bool,
     snapshot_max_age: Duration,
+    export_formats: HashMap<String, ExportFormat>,
 }
 
 impl Live {
@@ -66,6 +72,7 @@ impl Live {
             secret: None,
             rehydration: true,
             snapshot_max_age: Duration::from_secs(24 * 3600),
+            export_formats: HashMap::new(),
         }
     }
 
@@ -170,6 +177,21 @@ impl LiveBuilder {
         self
     }
 
+    /// Offers another session export format on the debug channel (`export`
+    /// with `format: name`, announced as the `export:<name>` capability), e.g.
+    /// `.export_format("otlp-json", |s| Ok(fluxlive_otel::session_to_otlp_json(s)))`.
+    pub fn export_format(
+        mut self,
+        name: impl Into<String>,
+        convert: impl Fn(&fluxlive_protocol::session::Session) -> Result<String, String>
+            + Send
+            + Sync
+            + 'static,
+    ) -> Self {
+        self.export_formats.insert(name.into(), Arc::new(convert));
+        self
+    }
+
     /// Signed rehydration on (default) or off.
     pub fn rehydration(mut self, on: bool) -> Self {
         self.rehydration = on;
@@ -266,6 +288,7 @@ impl LiveBuilder {
                 recorder,
                 debug,
                 signer,
+                self.export_formats,
             )),
         }
     }

@@ -34,6 +34,8 @@ pub(crate) struct Runtime {
     /// Patch frames encoded since start (one per change, whatever the number of owners).
     pub(crate) patches_encoded: AtomicU64,
     shared_mount: Mutex<()>,
+    /// Extra session export formats (`export` with `format`), by name.
+    pub(crate) export_formats: HashMap<String, crate::live::ExportFormat>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -47,6 +49,7 @@ impl Runtime {
         recorder: Recorder,
         debug: Option<crate::debug::DebugSettings>,
         signer: Option<Signer>,
+        export_formats: HashMap<String, crate::live::ExportFormat>,
     ) -> Self {
         Self {
             config,
@@ -66,6 +69,7 @@ impl Runtime {
             shared: Mutex::new(HashMap::new()),
             patches_encoded: AtomicU64::new(0),
             shared_mount: Mutex::new(()),
+            export_formats,
         }
     }
 

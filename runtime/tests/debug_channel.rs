@@ -498,3 +498,38 @@ async fn export_answers_when_nothing_new_happens() {
         }
     }
 }
+
+#[tokio::test]
+async fn export_in_another_format_when_the_app_offers_one() {
+    let s = serve(
+        builder()
+            .recorder(Recorder::builder().build())
+            .debug(DebugConfig::loopback().token(TOKEN))
+            .export_format("count", |session| {
+                Ok(format!("{} records", session.records.len()))
+            })
+            .build(),
+    )
+    .await;
+    let mut p = Panel::open(&s).await;
+    let caps = p.hello["capabilities"].as_array().unwrap().clone();
+    assert!(caps.iter().any(|c| c == "export:count"), "{caps:?}");
+    let mut c = Client::connect(s.addr).await;
+    c.mount("Counter", json!({}), Some("a")).await;
+    let r = p.send(json!({"t": "export", "format": "count"})).await;
+    let chunk = loop {
+        let f = p.recv().await;
+        if f["ref"] == r {
+            break f;
+        }
+    };
+    assert_eq!(chunk["t"], "export_chunk", "{chunk}");
+    assert!(chunk["data"].as_str().unwrap().ends_with(" records"));
+    let e = p.request(json!({"t": "export", "format": "nope"})).await;
+    assert_eq!(e["code"], "bad_frame");
+    let msg = e["message"].as_str().unwrap();
+    assert!(
+        msg.contains("\"nope\"") && msg.contains("jsonl, count"),
+        "{msg}"
+    );
+}

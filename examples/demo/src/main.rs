@@ -50,7 +50,12 @@ async fn main() {
         }
     };
     // Recording is cheap enough to leave on; DevTools and OTLP export read it.
-    let mut builder = fluxlive_demo::builder().recorder(fluxlive::Recorder::builder().build());
+    let mut builder = fluxlive_demo::builder()
+        .recorder(fluxlive::Recorder::builder().build())
+        // The DevTools panel's "Export OpenTelemetry" button asks for this.
+        .export_format("otlp-json", |session| {
+            Ok(fluxlive_otel::session_to_otlp_json(session))
+        });
     builder = if args.debug {
         // The demo is a dev tool: the page may announce the token to DevTools.
         builder.debug(DebugConfig::from_env().unwrap_or_else(DebugConfig::dev))

@@ -77,8 +77,11 @@ fn one_trace_per_action_from_click_to_render() {
         ] {
             ws.send(Message::text(frame.to_string())).await.unwrap();
         }
-        // Read until the answer to ref 5, keeping the patch of the increment.
+        // Read until every call is answered (instances run in parallel, so
+        // their answers may come in any order), keeping the increment's patch.
         let mut patch_trace = None;
+        let mut seen = Vec::new();
+        let mut answered = std::collections::HashSet::new();
         for _ in 0..100 {
             let m = tokio::time::timeout(Duration::from_secs(10), ws.next())
                 .await
@@ -86,14 +89,18 @@ fn one_trace_per_action_from_click_to_render() {
                 .unwrap()
                 .unwrap();
             let f: Value = serde_json::from_str(m.to_text().unwrap()).unwrap();
+            seen.push(f.to_string());
             if f["t"] == "patch" && f["id"] == "c" {
                 patch_trace = f["trace"].as_str().map(str::to_owned);
             }
-            if f["ref"] == 5 {
+            if let Some(r) = f["ref"].as_u64().filter(|r| *r >= 3) {
+                answered.insert(r);
+            }
+            if answered.len() == 3 {
                 break;
             }
         }
-        let patch_trace = patch_trace.expect("the patch names the server span");
+        let patch_trace = patch_trace.unwrap_or_else(|| panic!("the patch names the server span: {seen:#?}"));
         // What the browser client reports: its render of that patch, and its call span.
         let now_us = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -174,4 +181,70 @@ fn one_trace_per_action_from_click_to_render() {
     }
     let vault = span(&spans, "Vault.open");
     assert_eq!(attr_str(vault, "fluxlive.component.type"), "Vault");
+}
+
+#[tokio::test]
+async fn the_debug_channel_exports_the_history_as_otlp_json() {
+    let live = fluxlive_demo::builder()
+        .recorder(Recorder::builder().build())
+        .debug(fluxlive::DebugConfig::loopback().token("t"))
+        .export_format("otlp-json", |s| Ok(fluxlive_otel::session_to_otlp_json(s)))
+        .build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = fluxlive_demo::app(&live);
+    tokio::spawn(async move { fluxlive::serve(listener, app).await });
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/__live/ws"))
+        .await
+        .unwrap();
+    for frame in [
+        json!({"t": "hello", "protocol": 1}),
+        json!({"t": "mount", "ref": 1, "type": "Counter", "props": {}, "id": "c"}),
+        json!({"t": "call", "ref": 2, "id": "c", "method": "increment", "args": [],
+               "trace": format!("00-{TRACE}-{CLIENT_SPAN}-01")}),
+    ] {
+        ws.send(Message::text(frame.to_string())).await.unwrap();
+    }
+    loop {
+        let m = ws.next().await.unwrap().unwrap();
+        let f: Value = serde_json::from_str(m.to_text().unwrap()).unwrap();
+        if f["ref"] == 2 {
+            break;
+        }
+    }
+    let (mut panel, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/__live/debug?token=t"))
+            .await
+            .unwrap();
+    panel
+        .send(Message::text(
+            json!({"t": "export", "ref": 9, "format": "otlp-json"}).to_string(),
+        ))
+        .await
+        .unwrap();
+    let mut text = String::new();
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(10), panel.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let f: Value = serde_json::from_str(m.to_text().unwrap()).unwrap();
+        if f["t"] == "export_chunk" && f["ref"] == 9 {
+            text.push_str(f["data"].as_str().unwrap());
+            if f["last"] == true {
+                break;
+            }
+        }
+    }
+    let req: fluxlive_otel::proto::collector::trace::v1::ExportTraceServiceRequest =
+        serde_json::from_str(&text).expect("a collector-ready OTLP/JSON body");
+    let names: Vec<String> = req
+        .resource_spans
+        .iter()
+        .flat_map(|rs| &rs.scope_spans)
+        .flat_map(|ss| &ss.spans)
+        .map(|s| s.name.clone())
+        .collect();
+    assert!(names.iter().any(|n| n == "Counter.increment"), "{names:?}");
 }
