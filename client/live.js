@@ -159,9 +159,8 @@ export function backoffDelay(attempt, { minMs = 100, maxMs = 5000 } = {}, rand =
 }
 
 function hex(n) {
-  const b = new Uint8Array(n);
-  if (globalThis.crypto?.getRandomValues) globalThis.crypto.getRandomValues(b);
-  else for (let i = 0; i < n; i++) b[i] = (Math.random() * 256) | 0;
+  // getRandomValues exists in every browser (secure context or not) and in node >= 19.
+  const b = crypto.getRandomValues(new Uint8Array(n));
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
@@ -485,11 +484,12 @@ class Live {
     this._ob = [s];
     queueMicrotask(() => {
       const b = this._ob;
+      const ws = this._ws;
       this._ob = null;
-      if (!b) return;
+      if (!b || !ws) return; // closed since
       const j = `{"t":"batch","frames":[${b.join(",")}]}`;
-      if (b.length < 2 || j.length * 3 > this.maxFrame) b.forEach((x) => this._ws.send(x));
-      else this._ws.send(j);
+      if (b.length < 2 || j.length * 3 > this.maxFrame) b.forEach((x) => ws.send(x));
+      else ws.send(j);
     });
   }
 

@@ -284,3 +284,17 @@ test("SSR: when the session is gone the instance is rebuilt from its signed snap
   assert.equal(await h.call("add", 1), 8);
   live.close();
 });
+
+test("close() with frames still waiting for the end of the tick fails them without throwing later", async () => {
+  const { net, live } = setup();
+  const a = await live.mount("Counter", {}, { id: "a" });
+  const ws = net.last();
+  const sent = ws.sent.length;
+  const p = a.call("add", 1).catch((e) => e);
+  live.close();
+  const e = await p;
+  assert.equal(e.code, "closed");
+  // The microtask that would have sent the frame ran and found no socket.
+  await new Promise((r) => setImmediate(r));
+  assert.equal(ws.sent.length, sent, "nothing sent after close");
+});
