@@ -289,3 +289,46 @@ impl Chat {
         Ok(self.messages.len())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chat_post_trims_validates_and_keeps_the_room_bounded() {
+        let mut chat = Chat::default();
+        assert_eq!(chat.post("  ann ".into(), " hi ".into()).unwrap(), 1);
+        assert_eq!(chat.messages[0].author, "ann");
+        assert_eq!(chat.messages[0].text, "hi");
+        let e = chat.post("ann".into(), "   ".into()).unwrap_err();
+        assert_eq!(e.field, "text");
+        let e = chat
+            .post("x".repeat(MAX_AUTHOR + 1), "ok".into())
+            .unwrap_err();
+        assert_eq!(e.field, "author");
+        for i in 0..KEEP_MESSAGES + 5 {
+            chat.post("bot".into(), format!("m{i}")).unwrap();
+        }
+        assert_eq!(chat.messages.len(), KEEP_MESSAGES);
+        assert_eq!(
+            chat.messages.last().unwrap().text,
+            format!("m{}", KEEP_MESSAGES + 4)
+        );
+    }
+
+    #[test]
+    fn counter_html_escapes_the_label_and_keeps_the_dom_contract() {
+        let c = Counter {
+            count: 7,
+            step: 1,
+            label: "<b>&\"x\"".into(),
+            ..Counter::default()
+        };
+        let html = c.render();
+        assert!(html.contains(r#"data-role="count">7<"#));
+        assert!(html.contains("&lt;b&gt;&amp;&quot;x&quot;"));
+        assert!(html.contains(r#"data-action="increment""#));
+        assert!(html.contains(r#"data-action="decrement""#));
+    }
+}
