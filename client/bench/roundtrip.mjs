@@ -4,9 +4,12 @@
 //     ["batch"] like the client) vs the client's `h.call` round trip (trace,
 //     patch apply, listeners, span report), and raw without the batch cap;
 //   * pipelined throughput with 8 calls in flight, client vs raw;
+//   * bursts of 64 calls made in one tick: the client's one `batch` frame
+//     per burst vs the same calls as 64 WebSocket messages vs one `batch_call`;
 //   * patch-apply cost for a 1,000-item state.
 import { performance } from "node:perf_hooks";
 import { connect, applyPatch } from "../live.js";
+import { batch } from "../live-extras.js";
 import { startDemo, wsFor, rawClient } from "../testkit/demo.mjs";
 
 const N = Number(process.env.N || 300);
@@ -76,6 +79,41 @@ async function clientRoundTrips(demo) {
   return { lat, rate, ok };
 }
 
+/** Median time per burst of 64 `add(1)` calls, three ways, on one connection. */
+async function bursts(demo) {
+  const sent = [];
+  const live = connect({ url: demo.wsUrl, WebSocket: wsFor(demo.origin, sent), metrics: false });
+  const h = await live.mount("Counter", {}, { id: "burst" });
+  const B = 64;
+  const R = Math.max(10, Math.round(N / 10));
+  const time = async (fn) => {
+    const xs = [];
+    for (let i = 0; i < R; i++) {
+      const t0 = performance.now();
+      await fn();
+      xs.push((performance.now() - t0) * 1000);
+    }
+    return pct(xs, 50);
+  };
+  const tick = () => Promise.all(Array.from({ length: B }, () => h.call("add", 1)));
+  // One WebSocket message per call: wait for each frame's microtask flush before the next call.
+  const separate = async () => {
+    const ps = [];
+    for (let i = 0; i < B; i++) {
+      ps.push(h.call("add", 1));
+      await null;
+    }
+    await Promise.all(ps);
+  };
+  const bc = () => batch(live, Array.from({ length: B }, () => ({ handle: h, method: "add", args: [1] })));
+  await time(tick);
+  const before = sent.batches;
+  const r = { tick: await time(tick), batchesPerBurst: (sent.batches - before) / R, separate: await time(separate), batchCall: await time(bc) };
+  r.ok = h.state.count === B * R * 4;
+  live.close();
+  return r;
+}
+
 function patchCost() {
   const items = Array.from({ length: 1000 }, (_, i) => ({ id: i, text: `item ${i}`, done: false }));
   let state = { title: "T", items, next_id: 1000 };
@@ -102,6 +140,10 @@ try {
   console.log(`throughput  client ${lib.rate.toFixed(0)} calls/s (8 in flight, ${(lib.rate / raw.rate).toFixed(2)}x raw)`);
   console.log(`round trip  raw, no batch cap p50 ${fmt(pct(single.lat, 50))}  p99 ${fmt(pct(single.lat, 99))}; ${single.rate.toFixed(0)} calls/s (8 in flight)`);
   console.log(`state consistent after run: ${lib.ok}`);
+  const b = await bursts(demo);
+  console.log(`burst of 64 calls in one tick: p50 ${fmt(b.tick)} (${b.batchesPerBurst} batch frame per burst)`);
+  console.log(`burst of 64 calls, one message each: p50 ${fmt(b.separate)}`);
+  console.log(`batch_call of 64 calls: p50 ${fmt(b.batchCall)}; states consistent: ${b.ok}`);
   console.log(`applyPatch, 2 ops on a 1,000-item state: ${patchCost().toFixed(2)} µs each`);
 } finally {
   await demo.stop();
