@@ -382,6 +382,10 @@ fn sessions_tab(store: &UseReducerHandle<Store>, model: &Model) -> Html {
         let d = d.clone();
         Callback::from(move |_| d.dispatch(Action::Export))
     };
+    let on_export_otlp = {
+        let d = d.clone();
+        Callback::from(move |_| d.dispatch(Action::ExportOtlp))
+    };
     let on_import = {
         let d = d.clone();
         Callback::from(move |(name, text): (String, String)| {
@@ -399,7 +403,7 @@ fn sessions_tab(store: &UseReducerHandle<Store>, model: &Model) -> Html {
     html! {
         <Sessions source={model.source.clone()} connected={model.connected()} has_session={model.session_text.is_some()}
             records={model.log.len()} ignored_live={model.ignored_live} replay={model.replay.clone()}
-            exporting={model.exporting()}
-            {on_export} {on_import} {on_replay} {on_return} />
+            exporting={model.exporting()} otlp={model.can_export_otlp()}
+            {on_export} {on_export_otlp} {on_import} {on_replay} {on_return} />
     }
 }

@@ -101,6 +101,9 @@ pub struct Preview {
     pub state: Option<Result<Value, String>>,
 }
 
+/// The export format name a runtime announces as `export:otlp-json`.
+pub const OTLP_FORMAT: &str = "otlp-json";
+
 #[derive(Clone, Debug, PartialEq)]
 enum Pending {
     Dispatch,
@@ -159,6 +162,9 @@ pub enum Action {
     },
     /// Ask the server for the session file.
     Export,
+    /// Ask the server for the recording as an OpenTelemetry trace
+    /// (OTLP/JSON, `export` with `format: "otlp-json"`).
+    ExportOtlp,
     /// Load a session file.
     Import {
         /// File name.
@@ -213,7 +219,8 @@ pub struct Model {
     pub picking: bool,
     /// The last dispatch.
     pub dispatch: Option<DispatchState>,
-    export_buf: Option<(u32, String)>,
+    /// Export in progress: request, text so far, and whether it is OTLP/JSON.
+    export_buf: Option<(u32, String, bool)>,
     /// The last imported or exported session text.
     pub session_text: Option<Rc<str>>,
     /// Replay: `None` never run, `Some(None)` running.
@@ -275,9 +282,18 @@ impl Model {
             .ok()
     }
 
+    /// True when the runtime can export its recording as OTLP/JSON.
+    pub fn can_export_otlp(&self) -> bool {
+        self.hello.as_ref().is_some_and(|h| {
+            h.capabilities
+                .iter()
+                .any(|c| c.strip_prefix("export:") == Some(OTLP_FORMAT))
+        })
+    }
+
     /// Bytes received so far of an export in progress.
     pub fn exporting(&self) -> Option<usize> {
-        self.export_buf.as_ref().map(|(_, b)| b.len())
+        self.export_buf.as_ref().map(|(_, b, _)| b.len())
     }
 
     /// Takes the queued effects.
@@ -532,7 +548,7 @@ impl Model {
                 }
             }
             HubFrame::ExportChunk { req, data, last } => {
-                let Some((buf_req, buf)) = self.export_buf.as_mut() else {
+                let Some((buf_req, buf, _)) = self.export_buf.as_mut() else {
                     return;
                 };
                 if *buf_req != req {
@@ -541,17 +557,25 @@ impl Model {
                 buf.push_str(&data);
                 if last {
                     self.pending.remove(&req);
-                    if let Some((_, text)) = self.export_buf.take() {
+                    if let Some((_, text, otlp)) = self.export_buf.take() {
                         let text: Rc<str> = text.into();
                         let stamp = self
                             .hello
                             .as_ref()
                             .map_or(0, |h| h.started_unix_us / 1_000_000);
+                        let name = if otlp {
+                            format!("fluxlive-trace-{stamp}.otlp.json")
+                        } else {
+                            format!("fluxlive-session-{stamp}.jsonl")
+                        };
                         self.effects.push(Effect::Download {
-                            name: format!("fluxlive-session-{stamp}.jsonl"),
+                            name,
                             text: Rc::clone(&text),
                         });
-                        self.session_text = Some(text);
+                        // An OTLP body is not a session the panel can browse.
+                        if !otlp {
+                            self.session_text = Some(text);
+                        }
                     }
                 }
             }
@@ -673,10 +697,14 @@ impl Model {
                     });
                 }
             }
-            Action::Export => {
-                if let Some(req) = self.send(Pending::Export, 0, |req| PanelCommand::Export { req })
-                {
-                    self.export_buf = Some((req, String::new()));
+            a @ (Action::Export | Action::ExportOtlp) => {
+                let otlp = a == Action::ExportOtlp;
+                let format = otlp.then(|| OTLP_FORMAT.to_owned());
+                if let Some(req) = self.send(Pending::Export, 0, |req| PanelCommand::Export {
+                    req,
+                    format,
+                }) {
+                    self.export_buf = Some((req, String::new(), otlp));
                 }
             }
             Action::Import { name, text } => self.import(name, text),

@@ -249,6 +249,16 @@ test("export downloads a session file; replay runs it on the server", async () =
   assert.match(await report.textContent(), /Replay matched|Diverged/);
 });
 
+test("the OpenTelemetry button downloads an OTLP/JSON trace of the recording", async () => {
+  await openTab(panel, "sessions");
+  const [download] = await Promise.all([panel.waitForEvent("download", { timeout: 10000 }), panel.click(tid("export-otlp"))]);
+  assert.match(download.suggestedFilename(), /\.otlp\.json$/);
+  const body = JSON.parse(readFileSync(await download.path(), "utf8"));
+  const spans = body.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans));
+  assert.ok(spans.some((s) => s.name === "Counter.increment"), `spans: ${spans.map((s) => s.name).join(", ")}`);
+  assert.ok(spans.every((s) => /^[0-9a-f]{32}$/.test(s.traceId)), "OTLP/JSON ids are hex");
+});
+
 test("an exported session imports into a panel with no server and shows the same records", async () => {
   assert.ok(exported, "export test must run first");
   const offline = await browser.page();

@@ -607,3 +607,40 @@ fn a_runtime_speaking_another_debug_protocol_is_disconnected() {
     m.apply(Action::Status(ConnStatus::Closed("x".into())));
     assert_eq!(m.status, ConnStatus::Closed("x".into()));
 }
+
+#[test]
+fn otlp_export_is_offered_only_when_announced_and_downloads_a_trace_file() {
+    let mut m = connected();
+    assert!(!m.can_export_otlp());
+    if let Some(h) = m.hello.as_mut() {
+        h.capabilities.push("export:otlp-json".into());
+    }
+    assert!(m.can_export_otlp());
+    sent(&mut m);
+    m.apply(Action::ExportOtlp);
+    let cmd = sent(&mut m).remove(0);
+    let req = cmd.req();
+    assert!(
+        matches!(&cmd, PanelCommand::Export { format: Some(f), .. } if f == "otlp-json"),
+        "{cmd:?}"
+    );
+    m.apply(frame(HubFrame::ExportChunk {
+        req,
+        data: "{\"resourceSpans\":[]}".into(),
+        last: true,
+    }));
+    let downloads: Vec<String> = m
+        .take_effects()
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Download { name, .. } => Some(name),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(downloads.len(), 1);
+    assert!(downloads[0].ends_with(".otlp.json"), "{downloads:?}");
+    assert!(
+        m.session_text.is_none(),
+        "an OTLP body is not a browsable session"
+    );
+}

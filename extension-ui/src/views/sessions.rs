@@ -27,6 +27,12 @@ pub struct SessionsProps {
     pub replay: Option<Option<Result<ReplayReport, String>>>,
     /// Export the server's recording.
     pub on_export: Callback<()>,
+    /// The runtime offers OTLP/JSON export (`export:otlp-json`).
+    #[prop_or_default]
+    pub otlp: bool,
+    /// Export the server's recording as an OpenTelemetry trace.
+    #[prop_or_default]
+    pub on_export_otlp: Callback<()>,
     /// A file was read: `(name, text)`.
     pub on_import: Callback<(String, String)>,
     /// Replay the loaded session on the server.
@@ -60,6 +66,7 @@ pub fn sessions(p: &SessionsProps) -> Html {
         })
     };
     let export = p.on_export.reform(|_: MouseEvent| ());
+    let export_otlp = p.on_export_otlp.reform(|_: MouseEvent| ());
     let replay = p.on_replay.reform(|_: MouseEvent| ());
     let back = p.on_return.reform(|_: MouseEvent| ());
     let source = match &p.source {
@@ -106,6 +113,12 @@ pub fn sessions(p: &SessionsProps) -> Html {
             <div class="section-title">{"Export"}</div>
             <p class="dim">{"Download the runtime's recorded history as a session file (JSON Lines)."}</p>
             <button class="btn" onclick={export} disabled={!p.connected || p.exporting.is_some()} data-testid="export">{"Export session"}</button>
+            if p.otlp {
+                {" "}
+                <button class="btn" onclick={export_otlp} disabled={!p.connected || p.exporting.is_some()} data-testid="export-otlp"
+                    title="The recorded history as an OTLP/JSON trace body: curl -X POST -H 'Content-Type: application/json' --data @file http://collector:4318/v1/traces">
+                    {"Export OpenTelemetry (OTLP/JSON)"}</button>
+            }
             if let Some(bytes) = p.exporting { <span class="dim" data-testid="export-progress">{format!(" exporting… {bytes} bytes")}</span> }
             <div class="section-title">{"Import"}</div>
             <p class="dim">{"Browse a session file here, with no server."}</p>
