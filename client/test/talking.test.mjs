@@ -298,3 +298,17 @@ test("close() with frames still waiting for the end of the tick fails them witho
   await new Promise((r) => setImmediate(r));
   assert.equal(ws.sent.length, sent, "nothing sent after close");
 });
+
+test("a tick's frames that could exceed max_frame together go out one by one", async () => {
+  const { net, live } = setup();
+  const t = await live.mount("TodoList", {}, { id: "t" });
+  const ws = net.last();
+  const before = { wire: ws.wire, batches: ws.batchesIn || 0 };
+  // 3 × ~12,000 chars: each fits in 64 KiB, together they might not (3 bytes per char worst case).
+  const texts = ["a", "b", "c"].map((c) => c.repeat(12000));
+  const out = await Promise.all(texts.map((x) => t.call("add", x).catch((e) => e.code)));
+  assert.deepEqual(out, ["action_failed", "action_failed", "action_failed"], "too long for a todo, but sent");
+  assert.equal(ws.wire - before.wire, 3);
+  assert.equal((ws.batchesIn || 0) - before.batches, 0);
+  live.close();
+});
