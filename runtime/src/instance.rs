@@ -354,6 +354,7 @@ impl<C: Component> Factory for TypedFactory<C> {
             rt: rt.clone(),
             recent: RecentKeys::default(),
             sig: None,
+            recorder_behind: false,
         };
         rt.register(handle.clone());
         tokio::spawn(actor.run(rx, reply, rehydrated));
@@ -426,6 +427,8 @@ struct Actor<C: Component> {
     recent: RecentKeys,
     /// Signature of the state at `version`.
     sig: Option<String>,
+    /// True when a version was published while recording was off or paused.
+    recorder_behind: bool,
 }
 
 enum Ran {
@@ -840,7 +843,19 @@ impl<C: Component> Actor<C> {
         if let Some(text) = encoded {
             self.handle.shared.send_all(&text);
         }
-        if self.recorder().enabled() {
+        if !self.recorder().enabled() {
+            // The recorder misses this version: the next recorded change
+            // must bring a full state, or later versions cannot be rebuilt.
+            self.recorder_behind = true;
+        } else {
+            if self.recorder_behind {
+                self.recorder_behind = false;
+                let state = self.visible(&self.last);
+                self.record(EventBody::Snapshot {
+                    version: self.version,
+                    state,
+                });
+            }
             if let ServerFrame::Patch { ops, .. } = frame {
                 self.record(EventBody::Diff {
                     base,

@@ -533,3 +533,27 @@ async fn export_in_another_format_when_the_app_offers_one() {
         "{msg}"
     );
 }
+
+#[tokio::test]
+async fn versions_made_while_paused_can_still_be_rebuilt_after_resume() {
+    let s = debug_server().await;
+    let mut p = Panel::open(&s).await;
+    let mut c = Client::connect(s.addr).await;
+    c.mount("Counter", json!({}), Some("a")).await;
+    c.call("a", "increment", json!([])).await; // v1, recorded
+    assert_eq!(p.request(json!({"t": "pause"})).await["t"], "ack");
+    c.call("a", "increment", json!([])).await; // v2, not recorded
+    assert_eq!(p.request(json!({"t": "resume"})).await["t"], "ack");
+    c.call("a", "increment", json!([])).await; // v3: brings a snapshot
+    s.live.recorder().flush().await;
+    let iid = p.request(json!({"t": "snapshot"})).await["instances"][0]["iid"].clone();
+    let st = p
+        .request(json!({"t": "state_at", "iid": iid, "version": 3}))
+        .await;
+    assert_eq!(st["t"], "state", "{st}");
+    assert_eq!(st["state"]["count"], 3);
+    let st = p
+        .request(json!({"t": "state_at", "iid": iid, "version": 1}))
+        .await;
+    assert_eq!(st["state"]["count"], 1);
+}
