@@ -100,5 +100,9 @@ pub const DEBUG_PATH: &str = "/__live/debug";
 /// Path of the standalone DevTools panel (when the debug channel is enabled).
 pub const DEVTOOLS_PATH: &str = "/__live/devtools";
 
-/// The browser client, served at [`CLIENT_PATH`].
+/// The browser client, served at [`CLIENT_PATH`] (and at `/__live/live.js`,
+/// the name `live-extras.js` imports it by).
 pub const CLIENT_JS: &str = include_str!("../../client/live.js");
+/// Optional client helpers (`batch`, `optimistic`, `debounced`, `throttled`,
+/// `persistQueue`), served at `/__live/live-extras.js`.
+pub const CLIENT_EXTRAS_JS: &str = include_str!("../../client/live-extras.js");

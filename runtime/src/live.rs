@@ -86,7 +86,9 @@ impl Live {
     pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         let mut r = Router::new()
             .route(crate::WS_PATH, get(ws_upgrade))
-            .route(crate::CLIENT_PATH, get(client_js));
+            .route(crate::CLIENT_PATH, get(client_js))
+            .route("/__live/live.js", get(client_js))
+            .route("/__live/live-extras.js", get(client_extras_js));
         if self.rt.debug.is_some() {
             r = crate::debug::routes(r);
         }
@@ -366,11 +368,19 @@ async fn ws_upgrade(
 }
 
 async fn client_js() -> impl IntoResponse {
+    javascript(crate::CLIENT_JS)
+}
+
+async fn client_extras_js() -> impl IntoResponse {
+    javascript(crate::CLIENT_EXTRAS_JS)
+}
+
+fn javascript(body: &'static str) -> impl IntoResponse {
     (
         [
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        crate::CLIENT_JS,
+        body,
     )
 }
