@@ -56,6 +56,11 @@ impl Outcome {
         per_action_us(self.cpu.server_ns, self.actions)
     }
 
+    /// Recorder collector CPU microseconds per action (part of the server's).
+    pub(crate) fn recorder_us_per_action(&self) -> f64 {
+        per_action_us(self.cpu.recorder_ns, self.actions)
+    }
+
     /// Whole-process CPU microseconds per action (client included).
     pub(crate) fn process_us_per_action(&self) -> f64 {
         per_action_us(self.cpu.total_ns(), self.actions)
@@ -81,6 +86,7 @@ impl Outcome {
             .map_err(|e| BenchError::Protocol(format!("histogram: {e}")))?;
         self.cpu.server_ns += other.cpu.server_ns;
         self.cpu.client_ns += other.cpu.client_ns;
+        self.cpu.recorder_ns += other.cpu.recorder_ns;
         self.errors += other.errors;
         self.first_error = self.first_error.take().or(other.first_error);
         self.rec_dropped = match (self.rec_dropped, other.rec_dropped) {

@@ -13,11 +13,17 @@ use std::path::Path;
 /// process but the main one counts as server.
 pub(crate) const CLIENT_THREAD: &str = "cli";
 
+/// Name prefix of the recorder's collector thread (`fluxlive-recorder`,
+/// cut to 15 bytes by the kernel).
+const RECORDER_THREAD: &str = "fluxlive-record";
+
 /// CPU nanoseconds, split between server and client threads.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct CpuSplit {
     pub(crate) server_ns: u64,
     pub(crate) client_ns: u64,
+    /// The part of `server_ns` spent by recorder collector threads.
+    pub(crate) recorder_ns: u64,
 }
 
 impl CpuSplit {
@@ -25,6 +31,7 @@ impl CpuSplit {
         CpuSplit {
             server_ns: self.server_ns.saturating_sub(before.server_ns),
             client_ns: self.client_ns.saturating_sub(before.client_ns),
+            recorder_ns: self.recorder_ns.saturating_sub(before.recorder_ns),
         }
     }
 
@@ -58,6 +65,9 @@ pub(crate) fn cpu_split() -> Result<CpuSplit, BenchError> {
             out.client_ns += ns;
         } else {
             out.server_ns += ns;
+            if comm.starts_with(RECORDER_THREAD) {
+                out.recorder_ns += ns;
+            }
         }
     }
     Ok(out)
@@ -130,17 +140,39 @@ mod tests {
         assert_eq!(parse_vm_rss("Name:\tx\n"), None);
     }
 
+    fn burn() {
+        let mut x = 0u64;
+        for i in 0..20_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+    }
+
+    #[test]
+    fn a_thread_named_like_the_collector_counts_as_recorder_time() {
+        let moved = std::thread::Builder::new()
+            .name("fluxlive-recorder".into())
+            .spawn(|| {
+                let before = cpu_split().unwrap_or_default();
+                burn();
+                let after = cpu_split().unwrap_or_default();
+                after.since(before).recorder_ns
+            })
+            .map(|h| h.join().unwrap_or(0))
+            .unwrap_or(0);
+        assert!(
+            moved > 0,
+            "the collector-named thread's CPU was not attributed"
+        );
+    }
+
     #[test]
     fn this_process_uses_cpu_and_memory() {
         let pid = std::process::id();
         let before = process_cpu_ns(pid).unwrap_or(0);
         let split = cpu_split().unwrap_or_default();
         // Burn a little CPU so the counters must move (bounded loop).
-        let mut x = 0u64;
-        for i in 0..20_000_000u64 {
-            x = x.wrapping_mul(31).wrapping_add(i);
-        }
-        std::hint::black_box(x);
+        burn();
         let after = cpu_split().unwrap_or_default();
         assert!(
             after.total_ns() > split.total_ns(),

@@ -49,11 +49,11 @@ pub(crate) fn throughput_table(all: &[Outcome], layout: Layout) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "| scenario | conns × in flight | actions/s | × echo | p50 µs | p99 µs | p50 × echo | p99 × echo | server CPU µs/action | process CPU µs/action | rec drops | errors |"
+        "| scenario | conns × in flight | actions/s | × echo | p50 µs | p99 µs | p50 × echo | p99 × echo | server CPU µs/action | of which collector | process CPU µs/action | rec drops | errors |"
     );
     let _ = writeln!(
         s,
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for o in all {
         let echo = echo_for(all, o);
@@ -69,9 +69,14 @@ pub(crate) fn throughput_table(all: &[Outcome], layout: Layout) -> String {
             Layout::Split => format!("{:.1}", o.server_us_per_action()),
             Layout::Shared => "n/a (shared)".into(),
         };
+        let collector = if o.rec_dropped.is_some() {
+            format!("{:.1}", o.recorder_us_per_action())
+        } else {
+            "-".into()
+        };
         let _ = writeln!(
             s,
-            "| {} | {} × {} | {:.0} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {} |",
+            "| {} | {} × {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {} |",
             o.target.label(),
             o.shape.connections,
             o.shape.inflight,
@@ -82,6 +87,7 @@ pub(crate) fn throughput_table(all: &[Outcome], layout: Layout) -> String {
             x_p50,
             x_p99,
             server_cpu,
+            collector,
             o.process_us_per_action(),
             o.rec_dropped.map_or("-".into(), |d| d.to_string()),
             o.errors,
