@@ -118,7 +118,9 @@ fn ensure_chromium() -> Result<()> {
         cmd
     };
     process::run(apt().arg("update"))?;
-    process::run(apt().args(["install", "-y", "--no-install-recommends", "chromium"]))?;
+    // With recommends (fonts among them), as on the machines the browser
+    // tests were written on.
+    process::run(apt().args(["install", "-y", "chromium"]))?;
     if !Path::new(DEFAULT_CHROMIUM).is_file() {
         bail!("apt-get installed chromium but {DEFAULT_CHROMIUM} is still missing");
     }
