@@ -97,6 +97,11 @@ pub(crate) fn push(shared: &Shared, at: Instant, ev: Event) {
             // happens the ticket must still be accounted for.
             shared.lost_ticket(slot.ticket);
         }
+        // Crossing half full: wake the collector now rather than at its next
+        // poll, so a busy machine does not overflow the ring while it sleeps.
+        if ring.prod.occupied_len() == ring.prod.capacity().get() / 2 {
+            shared.wake();
+        }
         true
     });
     if !matches!(pushed, Ok(true)) {

@@ -358,12 +358,14 @@ async fn ws_upgrade(
     let rt = live.rt.clone();
     // The hard limit sits well above `max_frame`, so oversized frames up to
     // it get a `frame_too_large` error and the connection lives on; beyond
-    // it the socket closes with 1009. Small buffers keep idle sessions cheap.
+    // it the socket closes with 1009. Small buffers keep idle sessions cheap;
+    // the write buffer lets the frames queued at one flush (patch, event,
+    // reply) leave in one `send` instead of three (the writer always flushes).
     let hard = rt.config.max_frame.saturating_mul(4).max(1024);
     ws.max_message_size(hard)
         .max_frame_size(hard)
         .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
+        .write_buffer_size(8 * 1024)
         .on_upgrade(move |socket| crate::ws::serve(rt, socket, peer))
 }
 
