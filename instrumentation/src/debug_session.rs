@@ -72,19 +72,19 @@ pub trait DebugOps: Send + Sync + 'static {
     }
     /// Capabilities announced in `hello`.
     fn capabilities(&self) -> Vec<String> {
-        [
-            "time_travel",
-            "replay",
-            "dispatch",
-            "export",
-            "picker",
-            "highlight",
-        ]
-        .into_iter()
-        .map(str::to_owned)
-        .collect()
+        CAPABILITIES.iter().map(|c| (*c).to_owned()).collect()
     }
 }
+
+/// What every debug session offers; runtimes add to it (e.g. `export:<format>`).
+pub const CAPABILITIES: &[&str] = &[
+    "time_travel",
+    "replay",
+    "dispatch",
+    "export",
+    "picker",
+    "highlight",
+];
 
 /// Size limits of outgoing frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -29,7 +29,7 @@ mod redact;
 mod ring;
 mod subscription;
 
-pub use debug_session::{run_debug_session, DebugLimits, DebugOps};
+pub use debug_session::{run_debug_session, DebugLimits, DebugOps, CAPABILITIES};
 
 pub use error::StateAtError;
 pub use event::{ActionMeta, Event, EventBody, InstanceKey, TypeMeta};

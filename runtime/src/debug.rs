@@ -526,17 +526,10 @@ impl DebugOps for RuntimeOps {
     }
 
     fn capabilities(&self) -> Vec<String> {
-        let mut caps: Vec<String> = [
-            "time_travel",
-            "replay",
-            "dispatch",
-            "export",
-            "picker",
-            "highlight",
-        ]
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
+        let mut caps: Vec<String> = fluxlive_instrumentation::CAPABILITIES
+            .iter()
+            .map(|c| (*c).to_owned())
+            .collect();
         let mut formats: Vec<String> = self
             .rt
             .export_formats

@@ -33,6 +33,21 @@ impl Vault {
     }
 }
 
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Serves the demo app of `live` on an ephemeral loopback port and opens an app socket.
+async fn serve_and_connect(live: &Live) -> (std::net::SocketAddr, Socket) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = fluxlive_demo::app(live);
+    tokio::spawn(async move { fluxlive::serve(listener, app).await });
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/__live/ws"))
+        .await
+        .unwrap();
+    (addr, ws)
+}
+
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CLIENT_SPAN: &str = "00f067aa0ba902b7";
 
@@ -56,14 +71,7 @@ fn one_trace_per_action_from_click_to_render() {
                 .batch_delay(Duration::from_millis(20)),
         )
         .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = fluxlive_demo::app(&live);
-        tokio::spawn(async move { fluxlive::serve(listener, app).await });
-
-        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/__live/ws"))
-            .await
-            .unwrap();
+        let (_, mut ws) = serve_and_connect(&live).await;
         for frame in [
             json!({"t": "hello", "protocol": 1}),
             json!({"t": "mount", "ref": 1, "type": "Counter", "props": {}, "id": "c"}),
@@ -190,13 +198,7 @@ async fn the_debug_channel_exports_the_history_as_otlp_json() {
         .debug(fluxlive::DebugConfig::loopback().token("t"))
         .export_format("otlp-json", |s| Ok(fluxlive_otel::session_to_otlp_json(s)))
         .build();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = fluxlive_demo::app(&live);
-    tokio::spawn(async move { fluxlive::serve(listener, app).await });
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/__live/ws"))
-        .await
-        .unwrap();
+    let (addr, mut ws) = serve_and_connect(&live).await;
     for frame in [
         json!({"t": "hello", "protocol": 1}),
         json!({"t": "mount", "ref": 1, "type": "Counter", "props": {}, "id": "c"}),
