@@ -8,7 +8,7 @@ usage: fluxlive-bench [--connections 10,100] [--inflight 8] [--seconds 5] [--war
                       [--recording on|off|both] [--layout split|shared]
                       [--server-threads 2] [--client-threads 1] [--max-calls N] [--rounds 3]
                       [--sessions 1000] [--instances 5] [--no-single] [--no-memory] [--no-echo3]
-                      [--ring-capacity SLOTS] [--no-batch]
+                      [--ring-capacity SLOTS] [--no-batch] [--otel]
 
 Starts a raw WebSocket echo server and the fluxlive demo runtime on 127.0.0.1,
 drives K connections x N pipelined Counter.increment calls (the same frame to
@@ -78,6 +78,9 @@ pub(crate) struct Args {
     pub(crate) batch: bool,
     /// Recorder ring slots per thread; `None` keeps the recorder's default.
     pub(crate) ring_capacity: Option<usize>,
+    /// Add recording-on rows with an OpenTelemetry exporter attached to a
+    /// collector that is down (connection refused) and one that never answers.
+    pub(crate) otel: bool,
 }
 
 impl Default for Args {
@@ -98,6 +101,7 @@ impl Default for Args {
             single: true,
             memory: true,
             echo3: true,
+            otel: false,
             batch: true,
             ring_capacity: None,
         }
@@ -178,6 +182,7 @@ impl Args {
                 "--no-memory" => a.memory = false,
                 "--no-echo3" => a.echo3 = false,
                 "--no-batch" => a.batch = false,
+                "--otel" => a.otel = true,
                 "--ring-capacity" => {
                     a.ring_capacity =
                         Some(num::<usize>("--ring-capacity", &value()?)?.clamp(64, 1 << 22))

@@ -79,6 +79,9 @@ fn run(args: Args) -> Result<(), BenchError> {
     if args.recording.on() {
         targets.push(Target::LiveOn);
     }
+    if args.otel {
+        targets.extend([Target::LiveOtelDown, Target::LiveOtelHang]);
+    }
     let servers: Vec<(Target, Running)> = server_rt.block_on(async {
         let mut v = Vec::new();
         for &t in &targets {

@@ -69,7 +69,7 @@ fn child_arg(target: Target) -> &'static str {
     match target {
         Target::Echo | Target::Echo3 | Target::Echo3Buffered => "echo",
         Target::LiveOff => "off",
-        Target::LiveOn => "on",
+        Target::LiveOn | Target::LiveOtelDown | Target::LiveOtelHang => "on",
     }
 }
 
@@ -126,6 +126,7 @@ async fn spawn_child(target: Target) -> Result<ChildServer, BenchError> {
         addr: ([127, 0, 0, 1], port).into(),
         // The `Live` lives in the child.
         live: None,
+        _otel: None,
     };
     Ok(ChildServer {
         child,

@@ -36,6 +36,10 @@ pub(crate) enum Target {
     LiveOff,
     /// The fluxlive demo with the recorder on.
     LiveOn,
+    /// Recorder on and an OTLP exporter whose collector refuses connections.
+    LiveOtelDown,
+    /// Recorder on and an OTLP exporter whose collector accepts and never answers.
+    LiveOtelHang,
 }
 
 impl Target {
@@ -46,11 +50,16 @@ impl Target {
             Target::Echo3Buffered => "echo, 3 frames, 1 send",
             Target::LiveOff => "fluxlive rec off",
             Target::LiveOn => "fluxlive rec on",
+            Target::LiveOtelDown => "rec on + otel, collector down",
+            Target::LiveOtelHang => "rec on + otel, collector hangs",
         }
     }
 
     pub(crate) fn is_live(self) -> bool {
-        matches!(self, Target::LiveOff | Target::LiveOn)
+        matches!(
+            self,
+            Target::LiveOff | Target::LiveOn | Target::LiveOtelDown | Target::LiveOtelHang
+        )
     }
 
     /// The baseline every other row is compared with.
@@ -64,6 +73,8 @@ pub(crate) struct Running {
     pub(crate) target: Target,
     pub(crate) addr: SocketAddr,
     pub(crate) live: Option<Live>,
+    /// The OTLP export of the exporter rows, kept alive while the server runs.
+    pub(crate) _otel: Option<fluxlive_otel::Attached>,
 }
 
 impl Running {
@@ -73,7 +84,9 @@ impl Running {
             Target::Echo => ECHO_PATH,
             Target::Echo3 => ECHO3_PATH,
             Target::Echo3Buffered => ECHO3_BUFFERED_PATH,
-            Target::LiveOff | Target::LiveOn => fluxlive::WS_PATH,
+            Target::LiveOff | Target::LiveOn | Target::LiveOtelDown | Target::LiveOtelHang => {
+                fluxlive::WS_PATH
+            }
         };
         format!("ws://{}{path}", self.addr)
     }
@@ -176,10 +189,23 @@ pub(crate) async fn start(
                 .route(ECHO3_BUFFERED_PATH, get(echo3_buffered_upgrade)),
             None,
         ),
-        Target::LiveOff | Target::LiveOn => {
-            let live = build_live(target == Target::LiveOn, ring_capacity);
+        Target::LiveOff | Target::LiveOn | Target::LiveOtelDown | Target::LiveOtelHang => {
+            let live = build_live(target != Target::LiveOff, ring_capacity);
             (fluxlive_demo::app(&live), Some(live))
         }
+    };
+    let otel = match (target, &live) {
+        (Target::LiveOtelDown | Target::LiveOtelHang, Some(live)) => {
+            let endpoint = bad_collector(target == Target::LiveOtelHang).await?;
+            let config = fluxlive_otel::OtelConfig::default()
+                .endpoint(&endpoint)
+                .timeout(std::time::Duration::from_secs(1));
+            Some(
+                fluxlive_otel::attach(live.recorder(), config)
+                    .map_err(|e| BenchError::Usage(format!("OTLP exporter: {e}")))?,
+            )
+        }
+        _ => None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -202,5 +228,37 @@ pub(crate) async fn start(
             tracing::error!(error = %e, "server stopped");
         }
     });
-    Ok(Running { target, addr, live })
+    Ok(Running {
+        target,
+        addr,
+        live,
+        _otel: otel,
+    })
+}
+
+/// A loopback "collector" that refuses connections (`hang == false`: a
+/// port that was bound and released) or accepts them and never answers.
+async fn bad_collector(hang: bool) -> Result<String, BenchError> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| BenchError::io("bind collector", e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| BenchError::io("collector local_addr", e))?;
+    if hang {
+        tokio::spawn(async move {
+            // Hold every connection open without reading or answering (bounded).
+            let mut held = Vec::new();
+            while held.len() < 1024 {
+                match listener.accept().await {
+                    Ok((s, _)) => held.push(s),
+                    Err(_) => break,
+                }
+            }
+            std::future::pending::<()>().await;
+        });
+    } else {
+        drop(listener);
+    }
+    Ok(format!("http://{addr}"))
 }

@@ -188,6 +188,8 @@ impl OtelExporter {
             batch_due: None,
             next_tick: after(now, config.linger),
             failing: false,
+            down_until: None,
+            down_for: FIRST_DOWN,
         };
         let handle = std::thread::Builder::new()
             .name("fluxlive-otel".into())
@@ -392,7 +394,16 @@ struct Worker {
     batch_due: Option<Instant>,
     next_tick: Instant,
     failing: bool,
+    /// Collector unreachable: until then, records are dropped (and counted)
+    /// without mapping or encoding them, so a dead collector costs the app
+    /// no CPU. Doubles on each consecutive failure, up to [`MAX_DOWN`].
+    down_until: Option<Instant>,
+    down_for: Duration,
 }
+
+/// First and longest pause after the collector was found unreachable.
+const FIRST_DOWN: Duration = Duration::from_millis(500);
+const MAX_DOWN: Duration = Duration::from_secs(30);
 
 impl Worker {
     fn run(mut self) {
@@ -458,6 +469,19 @@ impl Worker {
         self.shared
             .queued
             .fetch_sub(records.len(), Ordering::AcqRel);
+        if let Some(until) = self.down_until {
+            if Instant::now() < until {
+                let n = records.len() as u64;
+                self.shared
+                    .counters
+                    .records_dropped
+                    .fetch_add(n, Ordering::Relaxed);
+                self.shared.report(n, "collector_unreachable");
+                return;
+            }
+            // Try again with the next batch.
+            self.down_until = None;
+        }
         for r in &records {
             if let Some(m) = &mut self.metrics {
                 m.agg.observe(r);
@@ -544,11 +568,16 @@ impl Worker {
                         tracing::info!(target: "fluxlive_otel", "OTLP export recovered");
                         self.failing = false;
                     }
+                    self.down_for = FIRST_DOWN;
                 }
                 Err(f) => {
                     c.batches_failed.fetch_add(1, Ordering::Relaxed);
                     c.spans_dropped.fetch_add(n, Ordering::Relaxed);
                     self.shared.report(n, f.reason());
+                    if matches!(f, crate::transport::Failure::Unreachable) && deadline.is_none() {
+                        self.down_until = Some(Instant::now() + self.down_for);
+                        self.down_for = (self.down_for * 2).min(MAX_DOWN);
+                    }
                     if self.failing {
                         tracing::debug!(target: "fluxlive_otel", failure = ?f, spans = n, "OTLP span export failed");
                     } else {

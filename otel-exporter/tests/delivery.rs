@@ -276,3 +276,35 @@ fn a_panicking_drop_callback_does_not_kill_the_exporter() {
     e.flush(Duration::from_secs(10)).unwrap();
     assert_eq!(e.stats().batches_failed, 2);
 }
+
+#[test]
+fn a_collector_found_down_costs_no_mapping_until_it_is_tried_again() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let e = OtelExporter::start(config(&format!("http://127.0.0.1:{port}"))).unwrap();
+    let drops = watch_drops(&e);
+    e.offer(&mounts(3));
+    common::wait_for("the first failed batch", Duration::from_secs(10), || {
+        e.stats().batches_failed >= 1
+    });
+    // 100 more batches while the collector is known to be down: they are
+    // dropped and counted on arrival, not mapped, encoded and sent one by one.
+    for _ in 0..100 {
+        e.offer(&mounts(3));
+    }
+    common::wait_for(
+        "every record accounted for",
+        Duration::from_secs(10),
+        || total(&drops, "collector_unreachable") == 303,
+    );
+    let s = e.stats();
+    assert!(
+        s.batches_failed < 20,
+        "{} send attempts for 101 batches",
+        s.batches_failed
+    );
+    assert_eq!(s.spans_exported, 0);
+}
