@@ -207,15 +207,7 @@ impl OtelExporter {
     /// Queues copies of `records` for export without blocking; what does not
     /// fit in the queue is counted as dropped.
     pub fn offer(&self, records: &[Record]) {
-        let n = records.len();
-        if n == 0 {
-            return;
-        }
-        self.shared
-            .counters
-            .offered
-            .fetch_add(n as u64, Ordering::Relaxed);
-        let take = self.reserve(n);
+        let take = self.admit(records.len());
         if take > 0 {
             self.send(records[..take].to_vec());
         }
@@ -223,19 +215,23 @@ impl OtelExporter {
 
     /// Like [`OtelExporter::offer`] for records the caller owns (no copy).
     pub fn offer_owned(&self, mut records: Vec<Record>) {
-        let n = records.len();
+        let take = self.admit(records.len());
+        if take > 0 {
+            records.truncate(take);
+            self.send(records);
+        }
+    }
+
+    /// Counts `n` offered records and reserves queue room for as many as fit.
+    fn admit(&self, n: usize) -> usize {
         if n == 0 {
-            return;
+            return 0;
         }
         self.shared
             .counters
             .offered
             .fetch_add(n as u64, Ordering::Relaxed);
-        let take = self.reserve(n);
-        if take > 0 {
-            records.truncate(take);
-            self.send(records);
-        }
+        self.reserve(n)
     }
 
     /// Reserves queue room for up to `n` records; counts the rest as dropped.

@@ -64,14 +64,18 @@ fn total(drops: &Drops, reason: &str) -> u64 {
         .sum()
 }
 
-#[test]
-fn unreachable_collector_drops_and_counts_without_retrying() {
-    // A port nobody listens on: bind, note it, close it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+/// A port nobody listens on: bind, note it, close it.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
+        .port()
+}
+
+#[test]
+fn unreachable_collector_drops_and_counts_without_retrying() {
+    let port = closed_port();
     let e = OtelExporter::start(config(&format!("http://127.0.0.1:{port}"))).unwrap();
     let drops = watch_drops(&e);
     e.offer(&mounts(3));
@@ -279,11 +283,7 @@ fn a_panicking_drop_callback_does_not_kill_the_exporter() {
 
 #[test]
 fn a_collector_found_down_costs_no_mapping_until_it_is_tried_again() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = closed_port();
     let e = OtelExporter::start(config(&format!("http://127.0.0.1:{port}"))).unwrap();
     let drops = watch_drops(&e);
     e.offer(&mounts(3));
