@@ -6,8 +6,7 @@
 //! Run with: `cargo run --release -p fluxlive-otel --example cpu_per_record [encode]`
 #![allow(missing_docs, clippy::unwrap_used)]
 use fluxlive_otel::{records_to_otlp_request, FileExportOptions};
-use fluxlive_protocol::record::*;
-use serde_json::json;
+use fluxlive_protocol::record::Record;
 
 fn cpu_ms() -> u64 {
     let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
@@ -16,57 +15,11 @@ fn cpu_ms() -> u64 {
     (f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()) * 10
 }
 
+#[path = "../benches/support/action_pair.rs"]
+mod action_pair;
+
 fn main() {
-    let ops: fluxlive_protocol::Patch =
-        serde_json::from_value(json!([{"op": "replace", "path": "/count", "value": 1}])).unwrap();
-    let mut recs = Vec::new();
-    for i in 0..256u64 {
-        let instance = Some(InstanceRef {
-            iid: i % 64,
-            id: "c1".into(),
-            component: "Counter".into(),
-        });
-        let trace = Some(TraceContext {
-            trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
-            span_id: "b7ad6b7169203331".into(),
-            parent_span_id: Some("00f067aa0ba902b7".into()),
-            flags: 1,
-        });
-        recs.push(Record {
-            seq: 2 * i + 1,
-            ts_us: i * 10,
-            conn: 1,
-            instance: instance.clone(),
-            body: RecordBody::Action(ActionRecord {
-                method: "increment".into(),
-                args: json!([]),
-                args_truncated: false,
-                dur_us: 4,
-                outcome: Outcome::Ok {
-                    result: json!(null),
-                },
-                version_before: i,
-                version_after: i + 1,
-                trace: trace.clone(),
-                source: CallSource::Client,
-            }),
-        });
-        recs.push(Record {
-            seq: 2 * i + 2,
-            ts_us: i * 10 + 5,
-            conn: 1,
-            instance,
-            body: RecordBody::Diff(DiffRecord {
-                base: i,
-                version: i + 1,
-                ops: ops.clone(),
-                bytes: 60,
-                diff_us: 1,
-                encode_us: 1,
-                trace,
-            }),
-        });
-    }
+    let recs: Vec<Record> = (0..256u64).flat_map(action_pair::action_pair).collect();
     let encode = std::env::args().nth(1).is_some();
     let c0 = cpu_ms();
     let mut n = 0u64;
