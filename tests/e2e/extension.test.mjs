@@ -553,6 +553,12 @@ describe("extension against a fake runtime", () => {
   let browser;
   let panel;
 
+  /** Opens `path` of the fake runtime and waits for the panel host to report `status`. */
+  async function visit(path, status) {
+    await browser.page.goto(runtime.url(path));
+    await waitFor(status, async () => (await panel.host()).status === status);
+  }
+
   before(async () => {
     runtime = await startFakeRuntime();
     browser = await launchBrowser();
@@ -606,38 +612,30 @@ describe("extension against a fake runtime", () => {
 
   test("after navigation the host reports channel-off, then no-runtime, then connects again", async () => {
     assert.ok(panel, "needs the panel from the previous test");
-    await browser.page.goto(runtime.url("/channel-off"));
-    await waitFor("channel-off", async () => (await panel.host()).status === "channel-off");
-    await browser.page.goto(runtime.url("/plain"));
-    await waitFor("no-runtime", async () => (await panel.host()).status === "no-runtime");
+    await visit("/channel-off", "channel-off");
+    await visit("/plain", "no-runtime");
     const before = runtime.connections.length;
-    await browser.page.goto(runtime.url("/"));
-    await waitFor("connect", async () => (await panel.host()).status === "connect");
+    await visit("/", "connect");
     await waitFor("a new debug socket", () => runtime.connections.length > before);
   });
 
   test("an announce alone reaches the panel through the relay", async () => {
     assert.ok(panel, "needs the panel from the first tests");
-    await browser.page.goto(runtime.url("/plain"));
-    await waitFor("no-runtime", async () => (await panel.host()).status === "no-runtime");
+    await visit("/plain", "no-runtime");
     const before = runtime.connections.length;
-    await browser.page.goto(runtime.url("/announce-only"));
-    await waitFor("connect", async () => (await panel.host()).status === "connect");
+    await visit("/announce-only", "connect");
     await waitFor("a new debug socket", () => runtime.connections.length > before);
   });
 
   test("live components without an announce are reported as channel-off", async () => {
     assert.ok(panel, "needs the panel from the first tests");
-    await browser.page.goto(runtime.url("/plain"));
-    await waitFor("no-runtime", async () => (await panel.host()).status === "no-runtime");
-    await browser.page.goto(runtime.url("/live-no-debug"));
-    await waitFor("channel-off", async () => (await panel.host()).status === "channel-off");
+    await visit("/plain", "no-runtime");
+    await visit("/live-no-debug", "channel-off");
   });
 
   test("a non-loopback debug URL is refused, never connected to", async () => {
     assert.ok(panel, "needs the panel from the first tests");
-    await browser.page.goto(runtime.url("/plain"));
-    await waitFor("no-runtime", async () => (await panel.host()).status === "no-runtime");
+    await visit("/plain", "no-runtime");
     const before = runtime.connections.length;
     await browser.page.goto(runtime.url("/elsewhere"));
     // The relay passes the announce on; the host turns it down.
@@ -655,8 +653,7 @@ describe("extension against a fake runtime", () => {
 
   test("a page outside the content script's matches is found through inspectedWindow.eval", async () => {
     assert.ok(panel, "needs the panel from the first tests");
-    await browser.page.goto(runtime.url("/plain"));
-    await waitFor("no-runtime", async () => (await panel.host()).status === "no-runtime");
+    await visit("/plain", "no-runtime");
     const logged = (await browser.relayLog()).length;
     const before = runtime.connections.length;
     await browser.page.goto(runtime.url("/", OTHER_HOST));
