@@ -126,6 +126,19 @@ fn sent(m: &mut Model) -> Vec<PanelCommand> {
         .collect()
 }
 
+/// Imports a session file holding one mount record.
+fn import_one_mount(m: &mut Model) {
+    let text = Session {
+        header: SessionHeader::new("0.1.0", 1, 1),
+        records: vec![mount(1)],
+    }
+    .to_jsonl();
+    m.apply(Action::Import {
+        name: "s".into(),
+        text: text.into(),
+    });
+}
+
 fn records(m: &mut Model, recs: Vec<Record>) {
     m.apply(frame(HubFrame::Records { records: recs }));
 }
@@ -351,15 +364,7 @@ fn bad_import_keeps_what_was_there() {
 #[test]
 fn imported_view_ignores_live_records_until_return() {
     let mut m = connected();
-    let text = Session {
-        header: SessionHeader::new("0.1.0", 1, 1),
-        records: vec![mount(1)],
-    }
-    .to_jsonl();
-    m.apply(Action::Import {
-        name: "s".into(),
-        text: text.into(),
-    });
+    import_one_mount(&mut m);
     records(&mut m, increment(5, 1, 11).to_vec());
     assert_eq!(m.log.len(), 1);
     assert_eq!(m.ignored_live, 2);
@@ -551,15 +556,7 @@ fn replay_needs_a_session_and_reports() {
     let mut m = connected();
     m.apply(Action::Replay);
     assert!(m.last_error.is_some());
-    let text = Session {
-        header: SessionHeader::new("0.1.0", 1, 1),
-        records: vec![mount(1)],
-    }
-    .to_jsonl();
-    m.apply(Action::Import {
-        name: "s".into(),
-        text: text.into(),
-    });
+    import_one_mount(&mut m);
     sent(&mut m);
     m.apply(Action::Replay);
     let req = sent(&mut m)[0].req();
