@@ -798,7 +798,7 @@ impl<C: Component> Actor<C> {
         }
     }
 
-    fn sign(&self, visible: &Value) -> Option<String> {
+    fn sign(&self, visible: &impl serde::Serialize) -> Option<String> {
         self.rt
             .signer
             .as_ref()
@@ -823,8 +823,8 @@ impl<C: Component> Actor<C> {
         let base = self.version;
         self.version += 1;
         if self.rt.signer.is_some() {
-            let visible = self.visible(&self.last);
-            self.sig = self.sign(&visible);
+            // Sign a filtered view of the state rather than a visible copy.
+            self.sig = self.sign(&VisibleRef(&self.last, C::SERVER_ONLY));
         }
         self.store_snapshot();
         let t1 = Instant::now();
@@ -1065,6 +1065,26 @@ pub(crate) fn visible_diff(old: &Value, new: &Value, server_only: &[&str]) -> Pa
     ops
 }
 
+/// Serializes like [`visible_state`] of the same arguments, without copying.
+struct VisibleRef<'a>(&'a Value, &'static [&'static str]);
+
+impl serde::Serialize for VisibleRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self.0 {
+            Value::Object(map) if !self.1.is_empty() => {
+                let kept = map.iter().filter(|(k, _)| !self.1.contains(&k.as_str()));
+                let mut m = s.serialize_map(None)?;
+                for (k, v) in kept {
+                    m.serialize_entry(k, v)?;
+                }
+                m.end()
+            }
+            other => other.serialize(s),
+        }
+    }
+}
+
 /// The client-visible part of a serialized state.
 pub(crate) fn visible_state(full: &Value, server_only: &[&str]) -> Value {
     match full {
@@ -1154,6 +1174,19 @@ mod tests {
             let mut got = visible_state(&old, &["hidden"]);
             json_patch::patch(&mut got, &ops).unwrap();
             prop_assert_eq!(got, serde_json::json!({"pub": b}));
+        }
+    }
+
+    proptest! {
+        /// What is signed is byte for byte what the client receives.
+        #[test]
+        fn visible_ref_serializes_like_the_visible_copy(a in json_value(), b in json_value()) {
+            let full = serde_json::json!({"pub": a, "hidden": b, "z": 1});
+            let keys: &'static [&'static str] = &["hidden"];
+            prop_assert_eq!(
+                serde_json::to_vec(&VisibleRef(&full, keys)).unwrap(),
+                serde_json::to_vec(&visible_state(&full, keys)).unwrap()
+            );
         }
     }
 

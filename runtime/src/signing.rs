@@ -9,6 +9,7 @@ use fluxlive_protocol::app::SignedState;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 use sha2::Sha256;
+use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -66,7 +67,7 @@ impl Signer {
         id: &str,
         version: u64,
         issued: u64,
-        state: &Value,
+        state: &impl serde::Serialize,
     ) -> HmacSha256 {
         let mut mac = match HmacSha256::new_from_slice(&self.key) {
             Ok(m) => m,
@@ -86,7 +87,15 @@ impl Signer {
         mac
     }
 
-    pub(crate) fn sign(&self, component: &str, id: &str, version: u64, state: &Value) -> String {
+    /// Signs `state` (any serializable view of the client-visible state; it
+    /// must serialize exactly as the `Value` the client will send back).
+    pub(crate) fn sign(
+        &self,
+        component: &str,
+        id: &str,
+        version: u64,
+        state: &impl serde::Serialize,
+    ) -> String {
         let issued = now_secs();
         let tag = self
             .mac(component, id, version, issued, state)
@@ -94,7 +103,7 @@ impl Signer {
             .into_bytes();
         let mut out = format!("v1.{issued}.");
         for b in tag.iter() {
-            out.push_str(&format!("{b:02x}"));
+            let _ = write!(out, "{b:02x}");
         }
         out
     }
