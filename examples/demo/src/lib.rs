@@ -19,11 +19,6 @@ const CHAT_HTML: &str = include_str!("../static/chat.html");
 const CHAT_JS: &str = include_str!("../static/chat.js");
 const SSR_HTML: &str = include_str!("../static/ssr.html");
 const SSR_JS: &str = include_str!("../static/ssr.js");
-// The client's optional features, served next to a copy of the client so
-// `import "./live.js"` inside live-extras.js resolves to the module the page
-// uses. (The runtime serves the client as /__live/client.js.)
-const CLIENT_JS: &str = include_str!("../../../client/live.js");
-const EXTRAS_JS: &str = include_str!("../../../client/live-extras.js");
 
 /// A runtime builder with every demo component registered.
 pub fn builder() -> LiveBuilder {
@@ -72,8 +67,6 @@ async fn static_file(Path(file): Path<String>) -> Response {
         "style.css" => (STYLE, "text/css; charset=utf-8"),
         "chat.js" => (CHAT_JS, "text/javascript; charset=utf-8"),
         "ssr.js" => (SSR_JS, "text/javascript; charset=utf-8"),
-        "live.js" => (CLIENT_JS, "text/javascript; charset=utf-8"),
-        "live-extras.js" => (EXTRAS_JS, "text/javascript; charset=utf-8"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     ([(header::CONTENT_TYPE, ct)], body).into_response()

@@ -1,8 +1,8 @@
 // Chat page: mounts the shared Chat for ?room=… (the room name is the
 // shared instance id) and renders its messages. Messages sent while offline
 // wait in the client's queue, and persistQueue keeps them across a reload.
-import { connect } from "./live.js";
-import { persistQueue } from "./live-extras.js";
+import { connect } from "/__live/live.js";
+import { persistQueue } from "/__live/live-extras.js";
 
 const $ = (sel) => document.querySelector(sel);
 const room = new URLSearchParams(location.search).get("room") || "lobby";
