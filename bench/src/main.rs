@@ -26,6 +26,18 @@ use load::{Outcome, Shape};
 use servers::{Running, Target};
 use std::process::ExitCode;
 
+#[cfg(all(feature = "mimalloc", not(feature = "system-alloc")))]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Which allocator this build measures (printed with the results).
+pub(crate) const ALLOCATOR: &str = if cfg!(all(feature = "mimalloc", not(feature = "system-alloc")))
+{
+    "mimalloc"
+} else {
+    "system (glibc malloc)"
+};
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -93,6 +105,7 @@ fn run(args: Args) -> Result<(), BenchError> {
     println!("# fluxlive-bench");
     println!();
     println!("machine: {}", report::machine());
+    println!("allocator: {ALLOCATOR}");
     println!(
         "layout: {:?} (server threads {}, client threads {}), {} s per scenario in {} interleaved rounds, each after {} s warm-up; client caps batch: {}",
         args.layout,

@@ -48,6 +48,8 @@ fn action(id: &Arc<str>, v: u64) -> Event {
             version_after: v + 1,
             trace: None,
             source: Default::default(),
+            diff: None,
+            emits: Vec::new(),
         },
     }
 }

@@ -1,13 +1,13 @@
-//! The collector thread: drains the rings, merges them in ticket order, converts
-//! events into records and appends them to the history, wakes subscribers
-//! and answers flushes.
+//! The collector thread: drains the rings, merges them in ticket order,
+//! appends the events to the history as they are (records are built only
+//! when read), wakes subscribers and answers flushes.
 
-use crate::convert::{convert, ts_since, Converted};
-use crate::event::Event;
+use crate::convert::ts_since;
+use crate::event::{Event, EventBody};
 use crate::recorder::{lock, Shared};
-use crate::ring::{RingCons, Slot};
+use crate::ring::RingCons;
 use crate::subscription::Watermark;
-use fluxlive_protocol::record::{DropSite, RecordBody};
+use fluxlive_protocol::record::DropSite;
 use ringbuf::traits::{Consumer, Observer};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 /// recorder (it cannot happen in safe code; this is a safety valve).
 const LOST_AFTER: Duration = Duration::from_secs(2);
 /// Poll interval while events are flowing.
-const BUSY_POLL: Duration = Duration::from_millis(1);
+const BUSY_POLL: Duration = Duration::from_millis(2);
 /// Longest poll interval when idle.
 const IDLE_POLL: Duration = Duration::from_millis(8);
 /// Poll interval while waiting for a ticket that is being pushed.
@@ -49,24 +49,6 @@ pub(crate) enum Item {
     Clear,
     /// A ticket whose event was lost (counted elsewhere).
     Lost,
-}
-
-impl From<Slot> for Pending {
-    fn from(s: Slot) -> Self {
-        Pending {
-            ticket: s.ticket,
-            at: s.at,
-            item: Item::Event(s.ev),
-        }
-    }
-}
-
-/// Converted work, applied to the history in ticket order.
-enum Step {
-    Record(Converted),
-    Plain(u64, RecordBody),
-    Drop(u64, u64, DropSite, &'static str),
-    Clear,
 }
 
 pub(crate) fn spawn(shared: Arc<Shared>) -> std::io::Result<()> {
@@ -127,7 +109,7 @@ impl Collector {
                 tracing::debug!(target: "fluxlive::recorder", "collector stopped");
                 return;
             }
-            let wait = if self.has_staged() || (waiting && !held) {
+            let wait = if self.has_waiting() || (waiting && !held) {
                 GAP_POLL
             } else if worked {
                 idle = Duration::from_micros(500);
@@ -143,146 +125,71 @@ impl Collector {
     /// One drain-and-append pass; true when anything happened.
     fn round(&mut self) -> bool {
         self.rings.append(&mut lock(&self.shared.new_rings));
-        let mut got = 0usize;
         let mut side = std::mem::take(&mut *lock(&self.shared.side));
         if !side.is_empty() {
-            got += side.len();
             self.side.extend(side.drain(..));
             self.side
                 .make_contiguous()
                 .sort_unstable_by_key(|p| p.ticket);
         }
         let mut ring_dropped = 0u64;
+        // Bound the round by what is there now, so that producers that keep
+        // pushing cannot keep the history locked.
+        let mut budget = self.side.len();
         self.rings.retain_mut(|r| {
-            let cap = r.cons.capacity().get();
-            let before = r.staged.len();
-            r.staged
-                .extend(r.cons.pop_iter().take(cap).map(Pending::from));
-            got += r.staged.len() - before;
+            budget += r.cons.occupied_len();
             let d = r.stats.dropped.load(Ordering::Acquire);
             ring_dropped += d - r.seen_dropped;
             r.seen_dropped = d;
             // Keep the ring while its thread lives or it still holds events.
-            r.cons.write_is_held() || !r.cons.is_empty() || !r.staged.is_empty()
+            r.cons.write_is_held() || !r.cons.is_empty()
         });
         let orphan = self.shared.orphan_dropped.load(Ordering::Acquire);
         ring_dropped += orphan - self.seen_orphan;
         self.seen_orphan = orphan;
-
-        let ready = self.take_ready(&mut ring_dropped);
-        if ready.is_empty() && ring_dropped == 0 {
-            return got > 0;
+        if budget == 0 && ring_dropped == 0 {
+            return false;
         }
+
         let start = self.shared.start;
-        let caps = self.shared.caps;
-        let steps: Vec<Step> = ready
-            .into_iter()
-            .filter_map(|p| {
-                let ts = ts_since(start, p.at);
-                Some(match p.item {
-                    Item::Event(ev) => Step::Record(convert(ev, p.at, start, caps)),
-                    Item::Recording(on) => Step::Plain(ts, RecordBody::Recording { on }),
+        let mut dropped = 0u64;
+        let mut appended = false;
+        let shared = Arc::clone(&self.shared);
+        let next_seq = {
+            let mut h = lock(&shared.history);
+            // Events go from the ring slot straight into the history, in ticket order.
+            while budget > 0 {
+                budget -= 1;
+                let Some((ticket, at, item)) = self.next_ready(&mut ring_dropped) else {
+                    break;
+                };
+                let _ = ticket;
+                appended = true;
+                match item {
+                    Item::Event(ev) => {
+                        if let (EventBody::Mount { .. }, Some(k)) = (&ev.body, &ev.instance) {
+                            lock(&shared.types).entry(k.meta.name).or_insert(k.meta);
+                        }
+                        h.append_event(ts_since(start, at), ev.conn, ev.instance, ev.body);
+                    }
+                    Item::Recording(on) => h.append_recording(ts_since(start, at), on),
                     Item::Drop {
                         count,
                         site,
                         reason,
-                    } => Step::Drop(ts, count, site, reason),
-                    Item::Clear => Step::Clear,
-                    Item::Lost => return None,
-                })
-            })
-            .collect();
-        self.apply(steps, ring_dropped);
-        true
-    }
-
-    fn has_staged(&self) -> bool {
-        !self.side.is_empty() || self.rings.iter().any(|r| !r.staged.is_empty())
-    }
-
-    /// The queue whose head has the smallest ticket (`rings.len()` names
-    /// the side queue), with that ticket.
-    fn min_head(&self) -> Option<(u64, usize)> {
-        let heads = self
-            .rings
-            .iter()
-            .map(|r| r.staged.front())
-            .chain(std::iter::once(self.side.front()))
-            .enumerate();
-        let mut best: Option<(u64, usize)> = None;
-        for (i, head) in heads {
-            if let Some(p) = head {
-                if best.is_none_or(|(t, _)| p.ticket < t) {
-                    best = Some((p.ticket, i));
+                    } => {
+                        dropped += count;
+                        h.append_dropped(ts_since(start, at), count, site, reason);
+                    }
+                    Item::Clear => h.clear(),
+                    Item::Lost => {}
                 }
             }
-        }
-        best
-    }
-
-    /// Takes everything that is next in ticket order.
-    fn take_ready(&mut self, lost: &mut u64) -> Vec<Pending> {
-        let mut ready = Vec::new();
-        loop {
-            match self.min_head() {
-                Some((ticket, i)) if ticket <= self.next_ticket => {
-                    if ticket == self.next_ticket {
-                        self.next_ticket += 1;
-                    }
-                    self.waiting_since = None;
-                    let queue = match self.rings.get_mut(i) {
-                        Some(r) => &mut r.staged,
-                        None => &mut self.side,
-                    };
-                    if let Some(p) = queue.pop_front() {
-                        ready.push(p);
-                    }
-                }
-                Some(_) => {
-                    let now = Instant::now();
-                    let since = *self.waiting_since.get_or_insert(now);
-                    if now.duration_since(since) < LOST_AFTER {
-                        break;
-                    }
-                    tracing::warn!(target: "fluxlive::recorder", ticket = self.next_ticket, "recorder ticket never arrived; counted as dropped");
-                    self.next_ticket += 1;
-                    *lost += 1;
-                    self.waiting_since = None;
-                }
-                None => break,
-            }
-        }
-        ready
-    }
-
-    fn apply(&mut self, steps: Vec<Step>, ring_dropped: u64) {
-        let mut dropped = ring_dropped;
-        {
-            let mut types = lock(&self.shared.types);
-            for s in &steps {
-                if let Step::Record(c) = s {
-                    if let (Some(meta), RecordBody::Mount { .. }) = (c.meta, &c.body) {
-                        types.entry(meta.name).or_insert(meta);
-                    }
-                }
-            }
-        }
-        let next_seq = {
-            let mut h = lock(&self.shared.history);
             if ring_dropped > 0 {
+                appended = true;
+                dropped += ring_dropped;
                 let now = self.shared.now_us();
                 h.append_dropped(now, ring_dropped, DropSite::Ring, "ring buffer full");
-            }
-            for s in steps {
-                match s {
-                    Step::Record(c) => h.append(c),
-                    Step::Plain(ts, body) => h.append_plain(ts, body),
-                    Step::Drop(ts, count, site, reason) => {
-                        dropped += count;
-                        h.append_dropped(ts, count, site, reason);
-                    }
-                    Step::Clear => h.clear(),
-                }
             }
             h.next_seq()
         };
@@ -291,9 +198,70 @@ impl Collector {
                 .dropped_total
                 .fetch_add(dropped, Ordering::AcqRel);
         }
-        self.shared.watermark.send_replace(Watermark {
-            next_seq,
-            closed: false,
-        });
+        if appended {
+            self.shared.watermark.send_replace(Watermark {
+                next_seq,
+                closed: false,
+            });
+        }
+        true
+    }
+
+    /// True when items are waiting for an earlier ticket.
+    fn has_waiting(&self) -> bool {
+        !self.side.is_empty() || self.rings.iter().any(|r| !r.cons.is_empty())
+    }
+
+    /// The source whose head has the smallest ticket (`rings.len()` names
+    /// the side queue), with that ticket.
+    fn min_head(&self) -> Option<(u64, usize)> {
+        let heads = self
+            .rings
+            .iter()
+            .map(|r| r.cons.first().map(|s| s.ticket))
+            .chain(std::iter::once(self.side.front().map(|p| p.ticket)))
+            .enumerate();
+        let mut best: Option<(u64, usize)> = None;
+        for (i, head) in heads {
+            if let Some(t) = head {
+                if best.is_none_or(|(b, _)| t < b) {
+                    best = Some((t, i));
+                }
+            }
+        }
+        best
+    }
+
+    /// The next item in ticket order, if it has arrived.
+    fn next_ready(&mut self, lost: &mut u64) -> Option<(u64, Instant, Item)> {
+        loop {
+            match self.min_head() {
+                Some((ticket, i)) if ticket <= self.next_ticket => {
+                    if ticket == self.next_ticket {
+                        self.next_ticket += 1;
+                    }
+                    self.waiting_since = None;
+                    return match self.rings.get_mut(i) {
+                        Some(r) => r
+                            .cons
+                            .try_pop()
+                            .map(|s| (s.ticket, s.at, Item::Event(s.ev))),
+                        None => self.side.pop_front().map(|p| (p.ticket, p.at, p.item)),
+                    };
+                }
+                Some(_) => {
+                    let now = Instant::now();
+                    let since = *self.waiting_since.get_or_insert(now);
+                    if now.duration_since(since) < LOST_AFTER {
+                        return None;
+                    }
+                    tracing::warn!(target: "fluxlive::recorder", ticket = self.next_ticket, "recorder ticket never arrived; counted as dropped");
+                    self.next_ticket += 1;
+                    *lost += 1;
+                    self.waiting_since = None;
+                }
+                None => return None,
+            }
+        }
     }
 }

@@ -1,10 +1,12 @@
-//! Event → record conversion: string allocation, redaction and size caps.
-//! Runs on the collector thread, never on the hot path.
+//! Entry → record conversion: string allocation, redaction and size caps.
+//! Runs when a record is read (subscription, export), never on the hot path
+//! and not for entries nobody reads.
 
-use crate::event::{Event, EventBody, TypeMeta};
+use crate::event::{EventBody, TypeMeta};
+use crate::history::{Body, Entry};
 use crate::redact::{cap, cap_str, redact_args, redact_ops, redact_top};
 use fluxlive_protocol::record::{
-    ActionRecord, ClientSpanRecord, DiffRecord, InstanceRef, Outcome, RecordBody, RenderRecord,
+    ActionRecord, ClientSpanRecord, DiffRecord, Outcome, Record, RecordBody, RenderRecord,
 };
 use serde_json::Value;
 use std::time::Instant;
@@ -16,16 +18,6 @@ pub(crate) struct Caps {
     pub(crate) max_value_bytes: usize,
 }
 
-/// An event turned into record parts, still without a sequence number.
-#[derive(Debug)]
-pub(crate) struct Converted {
-    pub(crate) ts_us: u64,
-    pub(crate) conn: u64,
-    pub(crate) instance: Option<InstanceRef>,
-    pub(crate) meta: Option<&'static TypeMeta>,
-    pub(crate) body: RecordBody,
-}
-
 fn micros(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
@@ -35,83 +27,166 @@ pub(crate) fn ts_since(start: Instant, at: Instant) -> u64 {
     micros(at.saturating_duration_since(start))
 }
 
-/// Converts one event. `at` is the hot-path timestamp.
-pub(crate) fn convert(ev: Event, at: Instant, start: Instant, caps: Caps) -> Converted {
-    let meta = ev.instance.as_ref().map(|k| k.meta);
-    let instance = ev.instance.map(|k| InstanceRef {
-        iid: k.iid,
-        id: k.id.to_string(),
-        component: k.meta.name.to_owned(),
-    });
-    let redact = |v: &mut Value| {
-        if let Some(m) = meta {
-            redact_top(m, v);
+/// Appends the records a held entry stands for, from sequence number
+/// `from` on (an action carrying its diff and emits stands for several):
+/// redacted and capped.
+pub(crate) fn materialize(e: &Entry, from: u64, caps: Caps, start: Instant, out: &mut Vec<Record>) {
+    let meta = e.instance.as_ref().map(|k| k.meta);
+    let record = |seq: u64, ts_us: u64, body: RecordBody| Record {
+        seq,
+        ts_us,
+        conn: e.conn,
+        instance: e.instance.as_ref().map(|k| k.to_ref()),
+        body,
+    };
+    let body = match &e.body {
+        Body::Dropped {
+            count,
+            site,
+            reason,
+        } => RecordBody::Dropped {
+            count: *count,
+            site: *site,
+            reason: reason.to_string(),
+        },
+        Body::Recording { on } => RecordBody::Recording { on: *on },
+        Body::Event(ev) => {
+            if let EventBody::Action {
+                diff,
+                emits,
+                trace,
+                started,
+                dur,
+                ..
+            } = ev
+            {
+                let mut seq = e.seq;
+                if let Some(d) = diff {
+                    if seq >= from {
+                        let body = RecordBody::Diff(DiffRecord {
+                            base: d.base,
+                            version: d.version,
+                            ops: match meta {
+                                Some(m) => redact_ops(m, d.ops.clone()),
+                                None => d.ops.clone(),
+                            },
+                            bytes: d.bytes,
+                            diff_us: micros(d.diff),
+                            encode_us: micros(d.encode),
+                            trace: trace.as_deref().cloned(),
+                        });
+                        out.push(record(seq, ts_since(start, d.at), body));
+                    }
+                    seq += 1;
+                }
+                let ended = ts_since(start, *started + *dur);
+                for (name, data) in emits {
+                    if seq >= from {
+                        out.push(record(seq, ended, emit_body(name, data, meta, caps)));
+                    }
+                    seq += 1;
+                }
+            }
+            convert_body(ev, meta, caps)
         }
     };
+    let last = e.seq + u64::from(e.span) - 1;
+    if last >= from {
+        out.push(record(last, e.ts_us, body));
+    }
+}
+
+fn emit_body(name: &str, data: &Value, meta: Option<&'static TypeMeta>, caps: Caps) -> RecordBody {
+    let mut data = data.clone();
+    if let Some(m) = meta {
+        redact_top(m, &mut data);
+    }
+    cap(&mut data, caps.max_value_bytes);
+    RecordBody::Emit {
+        name: name.to_owned(),
+        data,
+    }
+}
+
+fn convert_body(ev: &EventBody, meta: Option<&'static TypeMeta>, caps: Caps) -> RecordBody {
+    let redacted = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = meta {
+            redact_top(m, &mut v);
+        }
+        v
+    };
     let max = caps.max_value_bytes;
-    let body = match ev.body {
+    match ev {
         EventBody::ConnOpen { peer } => RecordBody::ConnOpen {
             peer: peer.map(|p| p.to_string()),
         },
         EventBody::ConnClose { reason } => RecordBody::ConnClose {
-            reason: reason.to_owned(),
+            reason: (*reason).to_owned(),
         },
         EventBody::Mount {
-            mut props,
+            props,
             version,
-            mut state,
+            state,
         } => {
-            redact(&mut props);
+            let mut props = redacted(props);
             cap(&mut props, max);
             // State is never capped: rebuilding later versions needs all of it.
-            redact(&mut state);
             RecordBody::Mount {
                 props,
-                version,
-                state,
+                version: *version,
+                state: redacted(state),
             }
         }
-        EventBody::Unmount { reason, version } => RecordBody::Unmount { reason, version },
-        EventBody::Resume { version } => RecordBody::Resume { version },
+        EventBody::Unmount { reason, version } => RecordBody::Unmount {
+            reason: *reason,
+            version: *version,
+        },
+        EventBody::Resume { version } => RecordBody::Resume { version: *version },
         EventBody::Action {
             method,
-            mut args,
-            started: _,
+            args,
             dur,
             outcome,
             version_before,
             version_after,
             trace,
             source,
+            ..
         } => {
+            let mut args = args.clone();
             if let Some(m) = meta {
-                redact_args(m, &method, &mut args);
+                redact_args(m, method, &mut args);
             }
             let mut args_truncated = false;
             for a in &mut args {
                 args_truncated |= cap(a, max);
             }
             let outcome = match outcome {
-                Ok(mut result) => {
-                    redact(&mut result);
+                Ok(result) => {
+                    let mut result = redacted(result);
                     cap(&mut result, max);
                     Outcome::Ok { result }
                 }
-                Err((code, mut message)) => {
+                Err((code, message)) => {
+                    let mut message = message.clone();
                     cap_str(&mut message, max);
-                    Outcome::Err { code, message }
+                    Outcome::Err {
+                        code: *code,
+                        message,
+                    }
                 }
             };
             RecordBody::Action(ActionRecord {
-                method: method.into_owned(),
+                method: method.to_string(),
                 args: Value::Array(args),
                 args_truncated,
-                dur_us: micros(dur),
+                dur_us: micros(*dur),
                 outcome,
-                version_before,
-                version_after,
-                trace,
-                source,
+                version_before: *version_before,
+                version_after: *version_after,
+                trace: trace.as_deref().cloned(),
+                source: *source,
             })
         }
         EventBody::Diff {
@@ -123,16 +198,16 @@ pub(crate) fn convert(ev: Event, at: Instant, start: Instant, caps: Caps) -> Con
             encode,
             trace,
         } => RecordBody::Diff(DiffRecord {
-            base,
-            version,
+            base: *base,
+            version: *version,
             ops: match meta {
-                Some(m) => redact_ops(m, ops),
-                None => ops,
+                Some(m) => redact_ops(m, ops.clone()),
+                None => ops.clone(),
             },
-            bytes,
-            diff_us: micros(diff),
-            encode_us: micros(encode),
-            trace,
+            bytes: *bytes,
+            diff_us: micros(*diff),
+            encode_us: micros(*encode),
+            trace: trace.as_deref().cloned(),
         }),
         EventBody::Render(r) => RecordBody::Render(RenderRecord {
             version: r.version,
@@ -140,44 +215,31 @@ pub(crate) fn convert(ev: Event, at: Instant, start: Instant, caps: Caps) -> Con
             render_us: r.render_us,
             frame_us: r.frame_us,
             at_unix_us: r.at_unix_us,
-            trace: r.trace,
+            trace: r.trace.clone(),
         }),
         EventBody::ClientSpan(s) => RecordBody::ClientSpan(ClientSpanRecord {
-            method: s.method,
-            trace: s.trace,
+            method: s.method.clone(),
+            trace: s.trace.clone(),
             start_unix_us: s.start_unix_us,
             dur_us: s.dur_us,
-            error: s.error,
+            error: s.error.clone(),
         }),
-        EventBody::Emit { name, mut data } => {
-            redact(&mut data);
-            cap(&mut data, max);
-            RecordBody::Emit {
-                name: name.into_owned(),
-                data,
-            }
-        }
-        EventBody::Panic {
-            method,
-            mut message,
-        } => {
+        EventBody::Emit { name, data } => emit_body(name, data, meta, caps),
+        EventBody::Panic { method, message } => {
+            let mut message = message.clone();
             cap_str(&mut message, max);
             RecordBody::Panic {
-                method: method.into_owned(),
+                method: method.to_string(),
                 message,
             }
         }
-        EventBody::TimeTravel { target, version } => RecordBody::TimeTravel { target, version },
-        EventBody::Snapshot { version, mut state } => {
-            redact(&mut state);
-            RecordBody::Snapshot { version, state }
-        }
-    };
-    Converted {
-        ts_us: ts_since(start, at),
-        conn: ev.conn,
-        instance,
-        meta,
-        body,
+        EventBody::TimeTravel { target, version } => RecordBody::TimeTravel {
+            target: *target,
+            version: *version,
+        },
+        EventBody::Snapshot { version, state } => RecordBody::Snapshot {
+            version: *version,
+            state: redacted(state),
+        },
     }
 }

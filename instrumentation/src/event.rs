@@ -1,8 +1,9 @@
 //! What the runtime hands to [`Recorder::record`](crate::Recorder::record).
 //!
 //! Events are compact and owned: the hot path moves payloads in and never
-//! formats, clones or redacts. The collector turns each one into a
-//! [`Record`](fluxlive_protocol::record::Record) later, off the hot path.
+//! formats, clones or redacts. The history keeps them as they are and turns
+//! each into a [`Record`](fluxlive_protocol::record::Record) only when it is
+//! read, off the hot path.
 
 use fluxlive_protocol::app::{ClientSpanReport, RenderReport};
 use fluxlive_protocol::record::{CallSource, TraceContext, UnmountReason};
@@ -68,6 +69,38 @@ pub struct InstanceKey {
     pub meta: &'static TypeMeta,
 }
 
+/// A state change carried inside an [`EventBody::Action`]; it reads back as
+/// its own `diff` record. Same fields as [`EventBody::Diff`], plus the
+/// instant it was published (the action's trace context is shared).
+#[derive(Debug)]
+pub struct DiffPart {
+    /// Version the patch applies to.
+    pub base: u64,
+    /// Version after the patch.
+    pub version: u64,
+    /// RFC 6902 operations.
+    pub ops: json_patch::Patch,
+    /// Encoded patch frame size.
+    pub bytes: u32,
+    /// Time spent serializing and diffing.
+    pub diff: Duration,
+    /// Time spent encoding the frame.
+    pub encode: Duration,
+    /// When the patch was published (the diff record's timestamp).
+    pub at: Instant,
+}
+
+impl InstanceKey {
+    /// The protocol form (allocates the two strings).
+    pub(crate) fn to_ref(&self) -> fluxlive_protocol::record::InstanceRef {
+        fluxlive_protocol::record::InstanceRef {
+            iid: self.iid,
+            id: self.id.to_string(),
+            component: self.meta.name.to_owned(),
+        }
+    }
+}
+
 /// One thing that happened, as pushed by the runtime.
 #[derive(Debug)]
 pub struct Event {
@@ -131,9 +164,16 @@ pub enum EventBody {
         /// Version after (equal when nothing changed).
         version_after: u64,
         /// Trace context.
-        trace: Option<TraceContext>,
+        trace: Option<Arc<TraceContext>>,
         /// Who called.
         source: CallSource,
+        /// The state change the action made, recorded as a `diff` record
+        /// just before the action's own record. Carrying it here saves the
+        /// hot path a second push (and a clock read) per action.
+        diff: Option<DiffPart>,
+        /// Events the action emitted, in order, recorded as `emit` records
+        /// between the diff and the action (stamped with the action's end).
+        emits: Vec<(Cow<'static, str>, Value)>,
     },
     /// State changed from `base` to `version` by `ops`.
     Diff {
@@ -150,7 +190,7 @@ pub enum EventBody {
         /// Time spent encoding the frame.
         encode: Duration,
         /// Trace context of the action that caused it.
-        trace: Option<TraceContext>,
+        trace: Option<Arc<TraceContext>>,
     },
     /// The browser reported a render.
     Render(RenderReport),

@@ -1,20 +1,95 @@
-//! The flight recorder: the last N records (and at most a byte budget), plus
+//! The flight recorder: the last N entries (and at most a byte budget), plus
 //! per-instance state folding so that state at any held version can be
-//! rebuilt after older records were evicted.
+//! rebuilt after older entries were evicted.
 //!
-//! Each instance has a *base* (its state after every evicted record, the
-//! "committed state" of Redux DevTools) and a *head* (its newest state).
-//! When a record is evicted, its effect is folded into the base; rebuilding
-//! version `v` starts from the base and replays the instance's held records.
+//! Entries are kept as the runtime pushed them ([`Entry`]): turning one into
+//! a protocol [`Record`] (strings, redaction, size caps) happens only when
+//! somebody reads it, so a recorder nobody is watching costs the collector
+//! a move per event and a fold per evicted diff, not a conversion.
+//!
+//! Each instance evicted at least once has a *base*: its (redacted) state
+//! after every evicted entry, the "committed state" of Redux DevTools.
+//! Rebuilding version `v` starts from the base and replays the instance's
+//! held diffs. States rebuilt here are always in the redacted domain (a
+//! redacted base, patches passed through [`redact_ops`]), exactly like a
+//! reader rebuilding from the records it was sent.
 
-use crate::convert::Converted;
+use crate::convert::{materialize, Caps};
 use crate::error::StateAtError;
-use crate::redact::approx_size;
+use crate::event::{EventBody, InstanceKey, TypeMeta};
+use crate::redact::{approx_size, redact_ops, redact_top};
 use fluxlive_protocol::debug::{Filter, HistoryBounds};
-use fluxlive_protocol::record::{DropSite, InstanceRef, Record, RecordBody};
+use fluxlive_protocol::record::{DropSite, Record, RecordBody, RecordKind};
 use fluxlive_protocol::session::{Session, SessionHeader};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::time::Instant;
+
+/// One held entry: an event as pushed, or a recorder-made record. An
+/// action carrying its diff and emits stands for several records (diff,
+/// emits, action, in that order) with consecutive sequence numbers.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    /// Sequence number of the entry's first record.
+    pub(crate) seq: u64,
+    /// Records the entry stands for (at least 1).
+    pub(crate) span: u32,
+    pub(crate) ts_us: u64,
+    pub(crate) conn: u64,
+    pub(crate) instance: Option<InstanceKey>,
+    pub(crate) body: Body,
+}
+
+/// What an [`Entry`] holds.
+// Events stay inline: boxing them would add an allocation per event on the
+// collector, and almost every entry is an event.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(crate) enum Body {
+    Event(EventBody),
+    Dropped {
+        count: u64,
+        site: DropSite,
+        reason: Cow<'static, str>,
+    },
+    Recording {
+        on: bool,
+    },
+}
+
+impl Entry {
+    /// Sequence number of the entry's last record.
+    pub(crate) fn last_seq(&self) -> u64 {
+        self.seq + u64::from(self.span) - 1
+    }
+}
+
+impl Body {
+    /// The record kind of the entry's last (for an action: main) record.
+    pub(crate) fn kind(&self) -> RecordKind {
+        match self {
+            Body::Dropped { .. } => RecordKind::Dropped,
+            Body::Recording { .. } => RecordKind::Recording,
+            Body::Event(ev) => match ev {
+                EventBody::ConnOpen { .. } => RecordKind::ConnOpen,
+                EventBody::ConnClose { .. } => RecordKind::ConnClose,
+                EventBody::Mount { .. } => RecordKind::Mount,
+                EventBody::Unmount { .. } => RecordKind::Unmount,
+                EventBody::Resume { .. } => RecordKind::Resume,
+                EventBody::Action { .. } => RecordKind::Action,
+                EventBody::Diff { .. } => RecordKind::Diff,
+                EventBody::Render(_) => RecordKind::Render,
+                EventBody::ClientSpan(_) => RecordKind::ClientSpan,
+                EventBody::Emit { .. } => RecordKind::Emit,
+                EventBody::Panic { .. } => RecordKind::Panic,
+                EventBody::TimeTravel { .. } => RecordKind::TimeTravel,
+                EventBody::Snapshot { .. } => RecordKind::Snapshot,
+            },
+        }
+    }
+}
 
 /// A state at a version.
 #[derive(Debug, Clone)]
@@ -34,25 +109,94 @@ fn step(cur: &mut Option<Versioned>, body: &RecordBody) {
                 state: state.clone(),
             });
         }
-        RecordBody::Diff(d) => {
-            let Some(v) = cur.as_mut() else { return };
-            if v.version != d.base {
-                tracing::debug!(
-                    target: "fluxlive::recorder",
-                    have = v.version,
-                    base = d.base,
-                    "diff does not apply to the tracked version"
-                );
-                *cur = None;
-                return;
-            }
-            // On failure the state is dropped, so the undo log of `patch` is not needed.
-            if let Err(e) = json_patch::patch_unsafe(&mut v.state, &d.ops.0) {
-                tracing::warn!(target: "fluxlive::recorder", error = %e, "recorded diff does not apply");
-                *cur = None;
-                return;
-            }
-            v.version = d.version;
+        RecordBody::Diff(d) => apply_diff(cur, d.base, d.version, &d.ops.0),
+        _ => {}
+    }
+}
+
+fn apply_diff(
+    cur: &mut Option<Versioned>,
+    base: u64,
+    version: u64,
+    ops: &[json_patch::PatchOperation],
+) {
+    let Some(v) = cur.as_mut() else { return };
+    if v.version == version && version != base {
+        // Already there: a snapshot taken at this version came first.
+        return;
+    }
+    if v.version != base {
+        tracing::debug!(
+            target: "fluxlive::recorder",
+            have = v.version,
+            base,
+            "diff does not apply to the tracked version"
+        );
+        *cur = None;
+        return;
+    }
+    // On failure the state is dropped, so the undo log of `patch` is not needed.
+    if let Err(e) = json_patch::patch_unsafe(&mut v.state, ops) {
+        tracing::warn!(target: "fluxlive::recorder", error = %e, "recorded diff does not apply");
+        *cur = None;
+        return;
+    }
+    v.version = version;
+}
+
+/// Applies a held event's effect to a redacted versioned state, by reference.
+fn step_event(cur: &mut Option<Versioned>, meta: &TypeMeta, ev: &EventBody) {
+    match ev {
+        EventBody::Mount { version, state, .. } | EventBody::Snapshot { version, state } => {
+            let mut state = state.clone();
+            redact_top(meta, &mut state);
+            *cur = Some(Versioned {
+                version: *version,
+                state,
+            });
+        }
+        EventBody::Diff {
+            base, version, ops, ..
+        } => step_ops(cur, meta, *base, *version, ops),
+        EventBody::Action { diff: Some(d), .. } => step_ops(cur, meta, d.base, d.version, &d.ops),
+        _ => {}
+    }
+}
+
+fn step_ops(
+    cur: &mut Option<Versioned>,
+    meta: &TypeMeta,
+    base: u64,
+    version: u64,
+    ops: &json_patch::Patch,
+) {
+    if meta.redacted_fields.is_empty() {
+        apply_diff(cur, base, version, &ops.0);
+    } else {
+        let ops = redact_ops(meta, ops.clone());
+        apply_diff(cur, base, version, &ops.0);
+    }
+}
+
+/// [`step_event`] for an entry the history owns and drops afterwards: no clone.
+fn fold_event(cur: &mut Option<Versioned>, meta: &TypeMeta, ev: EventBody) {
+    match ev {
+        EventBody::Mount {
+            version, mut state, ..
+        }
+        | EventBody::Snapshot { version, mut state } => {
+            redact_top(meta, &mut state);
+            *cur = Some(Versioned { version, state });
+        }
+        EventBody::Diff {
+            base, version, ops, ..
+        } => {
+            let ops = redact_ops(meta, ops);
+            apply_diff(cur, base, version, &ops.0);
+        }
+        EventBody::Action { diff: Some(d), .. } => {
+            let ops = redact_ops(meta, d.ops);
+            apply_diff(cur, d.base, d.version, &ops.0);
         }
         _ => {}
     }
@@ -95,18 +239,37 @@ pub fn state_in_records(
     }
 }
 
-/// What the recorder tracks per instance.
+/// Instance numbers are small sequential integers: hashing them is wasted work.
+#[derive(Default)]
+struct IidHasher(u64);
+
+impl Hasher for IidHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        // Spread sequential numbers over the table's high bits too.
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type IidMap<V> = HashMap<u64, V, BuildHasherDefault<IidHasher>>;
+
+/// What the history keeps per instance once one of its entries was evicted.
 #[derive(Debug)]
 struct Track {
-    inst: InstanceRef,
+    key: InstanceKey,
     conn: u64,
-    /// State after every evicted record of this instance.
+    /// Redacted state after every evicted entry of this instance.
     base: Option<Versioned>,
-    /// Sequence number and timestamp of the last record folded into `base`.
+    /// Sequence number and timestamp of the last entry folded into `base`.
     base_seq: u64,
     base_ts: u64,
-    /// Newest state.
-    head: Option<Versioned>,
 }
 
 /// Where a subscriber is, and what it gets next.
@@ -126,30 +289,38 @@ pub(crate) struct History {
     capacity: usize,
     max_bytes: usize,
     bytes: usize,
-    records: VecDeque<(Record, usize)>,
+    /// Records held (entries can stand for several).
+    held: usize,
+    entries: VecDeque<(Entry, usize)>,
     next_seq: u64,
     /// Sequence numbers below this were forgotten by `clear`, not evicted.
     cleared_below: u64,
-    tracks: HashMap<u64, Track>,
+    tracks: IidMap<Track>,
+    caps: Caps,
+    /// The recorder's start, for the timestamps of an action's diff.
+    start: Instant,
 }
 
 impl History {
-    pub(crate) fn new(capacity: usize, max_bytes: usize) -> Self {
+    pub(crate) fn new(capacity: usize, max_bytes: usize, caps: Caps, start: Instant) -> Self {
         Self {
             capacity: capacity.max(1),
             max_bytes,
             bytes: 0,
-            records: VecDeque::new(),
+            held: 0,
+            entries: VecDeque::new(),
             next_seq: 1,
             cleared_below: 1,
-            tracks: HashMap::new(),
+            tracks: IidMap::default(),
+            caps,
+            start,
         }
     }
 
     pub(crate) fn bounds(&self) -> HistoryBounds {
         HistoryBounds {
             capacity: self.capacity,
-            oldest_seq: self.records.front().map_or(0, |(r, _)| r.seq),
+            oldest_seq: self.entries.front().map_or(0, |(e, _)| e.seq),
             next_seq: self.next_seq,
         }
     }
@@ -158,102 +329,102 @@ impl History {
         self.next_seq
     }
 
-    /// Approximate bytes held by records.
+    /// Approximate bytes held by entries.
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }
 
+    /// Records held.
     pub(crate) fn len(&self) -> usize {
-        self.records.len()
+        self.held
     }
 
-    /// Appends a converted event, updating the instance's head. After a
+    /// Appends an event (never an action still carrying parts). After a
     /// time travel it also appends a `Snapshot` of the restored state so
     /// that the new version can be rebuilt without the old one.
-    pub(crate) fn append(&mut self, c: Converted) {
-        let iid = c.instance.as_ref().map(|i| i.iid);
-        let travel = match &c.body {
-            RecordBody::TimeTravel { target, version } => Some((*target, *version)),
+    pub(crate) fn append_event(
+        &mut self,
+        ts_us: u64,
+        conn: u64,
+        instance: Option<InstanceKey>,
+        ev: EventBody,
+    ) {
+        let travel = match (&ev, &instance) {
+            (EventBody::TimeTravel { target, version }, Some(k)) => {
+                Some((k.clone(), *target, *version))
+            }
             _ => None,
         };
-        if let (Some(iid), Some(inst)) = (iid, &c.instance) {
-            if matches!(c.body, RecordBody::Mount { .. }) || !self.tracks.contains_key(&iid) {
-                self.tracks.insert(
-                    iid,
-                    Track {
-                        inst: inst.clone(),
-                        conn: c.conn,
-                        base: None,
-                        base_seq: 0,
-                        base_ts: c.ts_us,
-                        head: None,
-                    },
-                );
+        let span = match &ev {
+            EventBody::Action { diff, emits, .. } => {
+                1 + u32::from(diff.is_some()) + emits.len() as u32
             }
-            if let Some(t) = self.tracks.get_mut(&iid) {
-                step(&mut t.head, &c.body);
-            }
-        }
-        let snapshot = match (iid, travel) {
-            (Some(iid), Some((target, version))) => match self.state_at(iid, Some(target)) {
-                Ok((_, state)) => Some(RecordBody::Snapshot { version, state }),
-                Err(e) => {
-                    tracing::debug!(target: "fluxlive::recorder", error = %e, "time travel target not held");
-                    None
-                }
-            },
-            _ => None,
+            _ => 1,
         };
-        let (ts_us, conn, instance) = (c.ts_us, c.conn, c.instance.clone());
-        let seq = self.take_seq(1);
-        self.push(Record {
+        let seq = self.take_seq(u64::from(span)) + 1 - u64::from(span);
+        self.push(Entry {
             seq,
+            span,
             ts_us,
             conn,
-            instance: c.instance,
-            body: c.body,
+            instance,
+            body: Body::Event(ev),
         });
-        if let (Some(body), Some(iid)) = (snapshot, iid) {
-            if let Some(t) = self.tracks.get_mut(&iid) {
-                step(&mut t.head, &body);
+        if let Some((key, target, version)) = travel {
+            match self.state_at(key.iid, Some(target)) {
+                Ok((_, state, _)) => {
+                    // Already redacted: stored as is, redacting again is harmless.
+                    let seq = self.take_seq(1);
+                    self.push(Entry {
+                        seq,
+                        span: 1,
+                        ts_us,
+                        conn,
+                        instance: Some(key),
+                        body: Body::Event(EventBody::Snapshot { version, state }),
+                    });
+                }
+                Err(e) => {
+                    tracing::debug!(target: "fluxlive::recorder", error = %e, "time travel target not held");
+                }
             }
-            let seq = self.take_seq(1);
-            self.push(Record {
-                seq,
-                ts_us,
-                conn,
-                instance,
-                body,
-            });
         }
     }
 
     /// Appends a `Dropped` record that takes the last of `count` sequence
     /// numbers: the stream jumps from `seq - count` to `seq`.
-    pub(crate) fn append_dropped(&mut self, ts_us: u64, count: u64, site: DropSite, reason: &str) {
+    pub(crate) fn append_dropped(
+        &mut self,
+        ts_us: u64,
+        count: u64,
+        site: DropSite,
+        reason: &'static str,
+    ) {
         let seq = self.take_seq(count.max(1));
-        self.push(Record {
+        self.push(Entry {
             seq,
+            span: 1,
             ts_us,
             conn: 0,
             instance: None,
-            body: RecordBody::Dropped {
+            body: Body::Dropped {
                 count,
                 site,
-                reason: reason.to_owned(),
+                reason: Cow::Borrowed(reason),
             },
         });
     }
 
-    /// Appends a record that belongs to no instance.
-    pub(crate) fn append_plain(&mut self, ts_us: u64, body: RecordBody) {
+    /// Appends a `Recording` record.
+    pub(crate) fn append_recording(&mut self, ts_us: u64, on: bool) {
         let seq = self.take_seq(1);
-        self.push(Record {
+        self.push(Entry {
             seq,
+            span: 1,
             ts_us,
             conn: 0,
             instance: None,
-            body,
+            body: Body::Recording { on },
         });
     }
 
@@ -263,88 +434,106 @@ impl History {
         self.next_seq - 1
     }
 
-    fn push(&mut self, record: Record) {
-        let size = record_size(&record);
+    fn push(&mut self, entry: Entry) {
+        let size = entry_size(&entry);
         self.bytes += size;
-        self.records.push_back((record, size));
-        while self.records.len() > self.capacity
-            || (self.bytes > self.max_bytes && self.records.len() > 1)
-        {
+        self.held += entry.span as usize;
+        self.entries.push_back((entry, size));
+        while self.held > self.capacity || (self.bytes > self.max_bytes && self.entries.len() > 1) {
             self.evict_front();
         }
     }
 
     fn evict_front(&mut self) {
-        let Some((r, size)) = self.records.pop_front() else {
+        let Some((e, size)) = self.entries.pop_front() else {
             return;
         };
         self.bytes -= size;
-        self.fold(&r);
+        self.held -= e.span as usize;
+        self.fold(e);
     }
 
-    fn fold(&mut self, r: &Record) {
-        let Some(iid) = r.instance.as_ref().map(|i| i.iid) else {
+    /// Folds an evicted entry into its instance's base. Only entries that
+    /// change state (or end the instance) touch the track.
+    fn fold(&mut self, e: Entry) {
+        let (Some(key), Body::Event(ev)) = (e.instance, e.body) else {
             return;
         };
-        if matches!(r.body, RecordBody::Unmount { .. }) {
-            self.tracks.remove(&iid);
-            return;
-        }
-        if let Some(t) = self.tracks.get_mut(&iid) {
-            step(&mut t.base, &r.body);
-            t.base_seq = r.seq;
-            t.base_ts = r.ts_us;
+        match ev {
+            EventBody::Unmount { .. } => {
+                self.tracks.remove(&key.iid);
+            }
+            EventBody::Mount { .. }
+            | EventBody::Snapshot { .. }
+            | EventBody::Diff { .. }
+            | EventBody::Action { diff: Some(_), .. } => {
+                let meta = key.meta;
+                let t = self.tracks.entry(key.iid).or_insert_with(|| Track {
+                    key,
+                    conn: e.conn,
+                    base: None,
+                    base_seq: 0,
+                    base_ts: 0,
+                });
+                fold_event(&mut t.base, meta, ev);
+                t.base_seq = e.seq + u64::from(e.span) - 1;
+                t.base_ts = e.ts_us;
+            }
+            _ => {}
         }
     }
 
-    /// Forgets every record. Live instances keep their newest state as base
-    /// so that `state_at` and export still work for them.
+    /// Forgets every entry. Each instance's base then holds its newest
+    /// state, so `state_at` and export still work for live instances.
     pub(crate) fn clear(&mut self) {
-        while !self.records.is_empty() {
+        while !self.entries.is_empty() {
             self.evict_front();
         }
         self.cleared_below = self.next_seq;
-        for t in self.tracks.values_mut() {
-            t.base.clone_from(&t.head);
-        }
     }
 
-    /// State of `iid` at `version` (newest when `None`).
+    /// Redacted state of `iid` at `version` (newest when `None`), with the
+    /// instance's type.
     pub(crate) fn state_at(
         &self,
         iid: u64,
         version: Option<u64>,
-    ) -> Result<(u64, Value), StateAtError> {
-        let t = self
-            .tracks
-            .get(&iid)
-            .ok_or(StateAtError::UnknownInstance { iid })?;
+    ) -> Result<(u64, Value, &'static TypeMeta), StateAtError> {
+        let track = self.tracks.get(&iid);
+        let mut meta = track.map(|t| t.key.meta);
+        let mut cur = track.and_then(|t| t.base.clone());
         let unavailable = StateAtError::VersionUnavailable { iid, version };
-        let target = match (version, &t.head) {
-            (Some(v), _) => v,
-            (None, Some(h)) => h.version,
-            (None, None) => return Err(unavailable),
+        if let (Some(v), Some(m)) = (version, meta) {
+            if let Some(c) = cur.as_ref().filter(|c| c.version == v) {
+                return Ok((c.version, c.state.clone(), m));
+            }
+        }
+        for (e, _) in &self.entries {
+            let (Some(k), Body::Event(ev)) = (&e.instance, &e.body) else {
+                continue;
+            };
+            if k.iid != iid {
+                continue;
+            }
+            meta = Some(k.meta);
+            step_event(&mut cur, k.meta, ev);
+            if let (Some(c), Some(v)) = (&cur, version) {
+                if c.version == v {
+                    return Ok((c.version, c.state.clone(), k.meta));
+                }
+            }
+        }
+        let Some(meta) = meta else {
+            return Err(StateAtError::UnknownInstance { iid });
         };
-        if let Some(h) = t.head.as_ref().filter(|h| h.version == target) {
-            return Ok((h.version, h.state.clone()));
-        }
-        let mut cur = t.base.clone();
-        for (r, _) in &self.records {
-            if let Some(v) = cur.as_ref().filter(|v| v.version == target) {
-                return Ok((v.version, v.state.clone()));
-            }
-            if r.instance.as_ref().map(|i| i.iid) == Some(iid) {
-                step(&mut cur, &r.body);
-            }
-        }
-        match cur.filter(|v| v.version == target) {
-            Some(v) => Ok((v.version, v.state)),
-            None => Err(unavailable),
+        match (version, cur) {
+            (None, Some(c)) => Ok((c.version, c.state, meta)),
+            _ => Err(unavailable),
         }
     }
 
     /// Records from `cursor` on that pass `filter`, at most `max`; advances
-    /// `cursor`. A reader behind the oldest held record first gets a
+    /// `cursor`. A reader behind the oldest held entry first gets a
     /// `Dropped { site: subscriber }` record standing for what it missed.
     pub(crate) fn read(
         &self,
@@ -358,50 +547,84 @@ impl History {
             missed: 0,
             more: false,
         };
-        let oldest = self.records.front().map_or(self.next_seq, |(r, _)| r.seq);
-        if *cursor < oldest {
-            let from = (*cursor).max(self.cleared_below);
-            if from < oldest {
-                let count = oldest - from;
-                out.missed = count;
-                out.records.push(Record {
-                    seq: oldest - 1,
-                    ts_us: now_us,
-                    conn: 0,
-                    instance: None,
-                    body: RecordBody::Dropped {
-                        count,
-                        site: DropSite::Subscriber,
-                        reason: format!(
-                            "subscriber fell behind: {count} records evicted before it read them"
-                        ),
-                    },
-                });
-            }
-            *cursor = oldest;
-        }
-        let start = self.records.partition_point(|(r, _)| r.seq < *cursor);
+        self.catch_up(cursor, now_us, &mut out);
+        let first = self
+            .entries
+            .partition_point(|(e, _)| e.last_seq() < *cursor);
         // Bound the work done under the lock when a filter matches little.
         let scan_limit = 65_536;
-        for (scanned, (r, _)) in self.records.range(start..).enumerate() {
+        let mut parts = Vec::new();
+        for (scanned, (e, _)) in self.entries.range(first..).enumerate() {
             if scanned >= scan_limit || out.records.len() >= max {
                 out.more = true;
                 break;
             }
-            *cursor = r.seq + 1;
-            if filter.matches(r) {
-                out.records.push(r.clone());
+            let from = *cursor;
+            *cursor = e.last_seq() + 1;
+            if !could_match(filter, e) {
+                continue;
             }
+            materialize(e, from, self.caps, self.start, &mut parts);
+            out.records
+                .extend(parts.drain(..).filter(|r| filter.matches(r)));
         }
         out
     }
 
+    /// Moves `cursor` past every held entry without reading them; returns
+    /// how many records were passed over. `Dropped` records do not count
+    /// (they stand for records already lost, and counting their sequence
+    /// numbers would feed a shedding consumer's own drop reports back to it).
+    pub(crate) fn skip(&self, cursor: &mut u64) -> u64 {
+        let oldest = self.entries.front().map_or(self.next_seq, |(e, _)| e.seq);
+        let mut skipped = oldest.saturating_sub((*cursor).max(self.cleared_below));
+        let first = self
+            .entries
+            .partition_point(|(e, _)| e.last_seq() < *cursor);
+        for (e, _) in self.entries.range(first..) {
+            if !matches!(e.body, Body::Dropped { .. }) {
+                let from = (*cursor).max(e.seq);
+                skipped += e.last_seq() + 1 - from;
+            }
+        }
+        *cursor = self.next_seq;
+        skipped
+    }
+
+    /// A cursor behind the oldest held entry jumps to it; the records it
+    /// missed become one `Dropped { site: subscriber }` record.
+    fn catch_up(&self, cursor: &mut u64, now_us: u64, out: &mut ReadOutcome) {
+        let oldest = self.entries.front().map_or(self.next_seq, |(e, _)| e.seq);
+        if *cursor >= oldest {
+            return;
+        }
+        let from = (*cursor).max(self.cleared_below);
+        if from < oldest {
+            let count = oldest - from;
+            out.missed = count;
+            out.records.push(Record {
+                seq: oldest - 1,
+                ts_us: now_us,
+                conn: 0,
+                instance: None,
+                body: RecordBody::Dropped {
+                    count,
+                    site: DropSite::Subscriber,
+                    reason: format!(
+                        "subscriber fell behind: {count} records evicted before it read them"
+                    ),
+                },
+            });
+        }
+        *cursor = oldest;
+    }
+
     /// The session file: a snapshot of each instance whose base was folded
-    /// from evicted records (numbered with the sequence number of the last
-    /// record folded into it, so numbers stay increasing and unique), then
+    /// from evicted entries (numbered with the sequence number of the last
+    /// entry folded into it, so numbers stay increasing and unique), then
     /// every held record.
     pub(crate) fn export(&self, runtime: &str, started_unix_us: u64) -> Session {
-        let oldest = self.records.front().map_or(self.next_seq, |(r, _)| r.seq);
+        let oldest = self.entries.front().map_or(self.next_seq, |(e, _)| e.seq);
         let mut snapshots: Vec<Record> = self
             .tracks
             .values()
@@ -412,7 +635,7 @@ impl History {
                     seq: t.base_seq,
                     ts_us: t.base_ts,
                     conn: t.conn,
-                    instance: Some(t.inst.clone()),
+                    instance: Some(t.key.to_ref()),
                     body: RecordBody::Snapshot {
                         version: base.version,
                         state: base.state.clone(),
@@ -421,10 +644,10 @@ impl History {
             })
             .collect();
         snapshots.sort_by_key(|r| r.seq);
-        let records: Vec<Record> = snapshots
-            .into_iter()
-            .chain(self.records.iter().map(|(r, _)| r.clone()))
-            .collect();
+        let mut records = snapshots;
+        for (e, _) in &self.entries {
+            materialize(e, 0, self.caps, self.start, &mut records);
+        }
         Session {
             header: SessionHeader::new(runtime, started_unix_us, records.len() as u64),
             records,
@@ -432,50 +655,95 @@ impl History {
     }
 }
 
-/// Approximate memory held by a record, for the byte budget.
-fn record_size(r: &Record) -> usize {
-    const FIXED: usize = 192;
+/// A cheap pre-check of `filter` on an entry, so that a narrow filter does
+/// not pay for converting entries it rejects. Never rejects an entry whose
+/// record would match: the full [`Filter::matches`] runs afterwards.
+fn could_match(filter: &Filter, e: &Entry) -> bool {
+    let kind = e.body.kind();
+    if kind == RecordKind::Dropped {
+        return true;
+    }
+    let several = e.span > 1;
+    if !filter.kinds.is_empty()
+        && !filter.kinds.contains(&kind)
+        && !(several
+            && (filter.kinds.contains(&RecordKind::Diff)
+                || filter.kinds.contains(&RecordKind::Emit)))
+    {
+        return false;
+    }
+    if !filter.instances.is_empty() || !filter.types.is_empty() {
+        let Some(k) = &e.instance else {
+            return false;
+        };
+        if !filter.instances.is_empty() && !filter.instances.contains(&k.iid) {
+            return false;
+        }
+        if !filter.types.is_empty() && !filter.types.iter().any(|t| t == k.meta.name) {
+            return false;
+        }
+    }
+    if !filter.methods.is_empty() {
+        // Only action records match a method filter.
+        let Body::Event(EventBody::Action { method, .. }) = &e.body else {
+            return false;
+        };
+        if !filter.methods.iter().any(|m| m == method) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Approximate memory held by an entry, for the byte budget. Cheap on the
+/// collector's path: a diff is sized by its encoded frame, not by walking it.
+fn entry_size(e: &Entry) -> usize {
+    const FIXED: usize = 224;
     let unbounded = usize::MAX;
-    let inst = r
-        .instance
-        .as_ref()
-        .map_or(0, |i| i.id.len() + i.component.len());
-    let body = match &r.body {
-        RecordBody::Mount { props, state, .. } => {
-            approx_size(props, unbounded) + approx_size(state, unbounded)
-        }
-        RecordBody::Snapshot { state, .. } => approx_size(state, unbounded),
-        RecordBody::Action(a) => {
-            let out = match &a.outcome {
-                fluxlive_protocol::record::Outcome::Ok { result } => approx_size(result, unbounded),
-                fluxlive_protocol::record::Outcome::Err { message, .. } => message.len(),
-            };
-            a.method.len() + approx_size(&a.args, unbounded) + out + 96
-        }
-        RecordBody::Diff(d) => d
-            .ops
-            .0
-            .iter()
-            .map(|op| match op {
-                json_patch::PatchOperation::Add(o) => o.path.as_str().len() + approx_size(&o.value, unbounded),
-                json_patch::PatchOperation::Replace(o) => o.path.as_str().len() + approx_size(&o.value, unbounded),
-                json_patch::PatchOperation::Test(o) => o.path.as_str().len() + approx_size(&o.value, unbounded),
-                json_patch::PatchOperation::Remove(o) => o.path.as_str().len(),
-                json_patch::PatchOperation::Move(o) => o.path.as_str().len() + o.from.as_str().len(),
-                json_patch::PatchOperation::Copy(o) => o.path.as_str().len() + o.from.as_str().len(),
-            } + 48)
-            .sum(),
-        RecordBody::Emit { name, data } => name.len() + approx_size(data, unbounded),
-        RecordBody::Panic { method, message } => method.len() + message.len(),
-        RecordBody::Dropped { reason, .. } => reason.len(),
-        RecordBody::ConnClose { reason } => reason.len(),
-        RecordBody::ConnOpen { peer } => peer.as_ref().map_or(0, String::len),
-        RecordBody::Render(r) => r.trace.as_ref().map_or(0, String::len),
-        RecordBody::ClientSpan(s) => s.method.len() + s.trace.len(),
-        RecordBody::Unmount { .. }
-        | RecordBody::Resume { .. }
-        | RecordBody::TimeTravel { .. }
-        | RecordBody::Recording { .. } => 0,
+    let body = match &e.body {
+        Body::Dropped { reason, .. } => reason.len(),
+        Body::Recording { .. } => 0,
+        Body::Event(ev) => match ev {
+            EventBody::Mount { props, state, .. } => {
+                approx_size(props, unbounded) + approx_size(state, unbounded)
+            }
+            EventBody::Snapshot { state, .. } => approx_size(state, unbounded),
+            EventBody::Action {
+                args,
+                outcome,
+                diff,
+                emits,
+                ..
+            } => {
+                let out = match outcome {
+                    Ok(v) => approx_size(v, unbounded),
+                    Err((_, message)) => message.len(),
+                };
+                let diff = diff
+                    .as_ref()
+                    .map_or(0, |d| FIXED + d.bytes as usize + 48 * d.ops.0.len());
+                let emits: usize = emits
+                    .iter()
+                    .map(|(name, data)| FIXED + name.len() + approx_size(data, unbounded))
+                    .sum();
+                args.iter()
+                    .map(|a| approx_size(a, unbounded))
+                    .sum::<usize>()
+                    + out
+                    + diff
+                    + emits
+            }
+            EventBody::Diff { ops, bytes, .. } => *bytes as usize + 48 * ops.0.len(),
+            EventBody::Emit { data, .. } => approx_size(data, unbounded),
+            EventBody::Panic { message, .. } => message.len(),
+            EventBody::Render(r) => r.trace.as_ref().map_or(0, String::len),
+            EventBody::ClientSpan(s) => s.method.len() + s.trace.len(),
+            EventBody::ConnOpen { .. }
+            | EventBody::ConnClose { .. }
+            | EventBody::Unmount { .. }
+            | EventBody::Resume { .. }
+            | EventBody::TimeTravel { .. } => 0,
+        },
     };
-    FIXED + inst + body
+    FIXED + body
 }

@@ -32,7 +32,7 @@ mod subscription;
 pub use debug_session::{run_debug_session, DebugLimits, DebugOps, CAPABILITIES};
 
 pub use error::StateAtError;
-pub use event::{ActionMeta, Event, EventBody, InstanceKey, TypeMeta};
+pub use event::{ActionMeta, DiffPart, Event, EventBody, InstanceKey, TypeMeta};
 pub use history::state_in_records;
 pub use recorder::{Recorder, RecorderBuilder};
 pub use redact::{redact_args, redact_ops, redact_top, restore_redacted};

@@ -53,7 +53,6 @@ pub(crate) struct Shared {
     /// Set by the collector when it starts an iteration that honours `hold`.
     pub(crate) holding: AtomicBool,
     pub(crate) collector: OnceLock<std::thread::Thread>,
-    pub(crate) caps: Caps,
     pub(crate) runtime: String,
     pub(crate) types: Mutex<HashMap<&'static str, &'static TypeMeta>>,
     switch: Mutex<()>,
@@ -220,6 +219,7 @@ impl Shared {
         let started_unix_us = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        let start = Instant::now();
         let (watermark, _) = watch::channel(Watermark {
             next_seq: 1,
             closed: !active,
@@ -234,18 +234,22 @@ impl Shared {
             side: Mutex::new(Vec::new()),
             orphan_dropped: AtomicU64::new(0),
             flush_waiters: Mutex::new(Vec::new()),
-            history: Mutex::new(History::new(b.history, b.history_bytes)),
+            history: Mutex::new(History::new(
+                b.history,
+                b.history_bytes,
+                Caps {
+                    max_value_bytes: b.max_value_bytes,
+                },
+                start,
+            )),
             watermark,
             dropped_total: AtomicU64::new(0),
-            start: Instant::now(),
+            start,
             started_unix_us,
             stop: AtomicBool::new(false),
             hold: AtomicBool::new(false),
             holding: AtomicBool::new(false),
             collector: OnceLock::new(),
-            caps: Caps {
-                max_value_bytes: b.max_value_bytes,
-            },
             runtime: b.runtime.clone(),
             types: Mutex::new(HashMap::new()),
             switch: Mutex::new(()),
@@ -413,7 +417,9 @@ impl Recorder {
     /// The (redacted) state of instance `iid` at `version`, the newest when
     /// `None`. Call [`flush`](Self::flush) first to include the latest events.
     pub fn state_at(&self, iid: u64, version: Option<u64>) -> Result<(u64, Value), StateAtError> {
-        lock(&self.shared.history).state_at(iid, version)
+        lock(&self.shared.history)
+            .state_at(iid, version)
+            .map(|(v, state, _)| (v, state))
     }
 
     /// The held history as a session file. It starts with a `Snapshot` of

@@ -26,13 +26,11 @@
 //! counter and reported by the collector as a `Dropped { site: ring }`
 //! record.
 
-use crate::collector::Pending;
 use crate::event::Event;
 use crate::recorder::Shared;
 use ringbuf::traits::{Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -64,9 +62,6 @@ pub(crate) struct RingCons {
     pub(crate) stats: Arc<RingStats>,
     /// `stats.dropped` as last reported.
     pub(crate) seen_dropped: u64,
-    /// Events drained from the ring but not yet next in ticket order. A
-    /// thread draws its tickets in push order, so this queue is sorted.
-    pub(crate) staged: VecDeque<Pending>,
 }
 
 thread_local! {
@@ -120,7 +115,6 @@ fn register(rings: &mut Vec<LocalRing>, shared: &Shared) -> usize {
         cons,
         stats: Arc::clone(&stats),
         seen_dropped: 0,
-        staged: VecDeque::new(),
     });
     rings.push(LocalRing {
         recorder: shared.id,

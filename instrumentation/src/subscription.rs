@@ -74,6 +74,22 @@ impl Subscription {
         }
     }
 
+    /// Waits until records past the cursor may be there, without reading
+    /// them: a consumer can then choose between [`try_recv`](Self::try_recv)
+    /// and [`skip_to_end`](Self::skip_to_end). False once the recorder has
+    /// stopped (or is disabled) and nothing is left to read.
+    pub async fn ready(&mut self) -> bool {
+        loop {
+            let mark = *self.rx.borrow_and_update();
+            if mark.next_seq > self.cursor {
+                return true;
+            }
+            if mark.closed || self.rx.changed().await.is_err() {
+                return false;
+            }
+        }
+    }
+
     /// The next batch if one is ready, without waiting.
     pub fn try_recv(&mut self) -> Option<Vec<Record>> {
         loop {
@@ -97,6 +113,18 @@ impl Subscription {
             tracing::debug!(target: "fluxlive::recorder", missed = out.missed, "subscriber lagged");
         }
         (out.records, out.more)
+    }
+
+    /// Moves past every record recorded so far without reading them and
+    /// returns how many records were passed over (records this
+    /// subscription's filter would have rejected included; `Dropped`
+    /// records excluded). For a consumer
+    /// shedding load, e.g. an exporter whose collector is unreachable:
+    /// skipping costs the same for a million records as for one, while
+    /// reading builds each record. The caller reports the loss if it is one
+    /// (see [`Recorder::record_drop`](crate::Recorder::record_drop)).
+    pub fn skip_to_end(&mut self) -> u64 {
+        lock(&self.shared.history).skip(&mut self.cursor)
     }
 
     /// Replaces the filter; applies from the next record read.

@@ -209,6 +209,8 @@ async fn redacted_fields_never_leak_into_records_state_or_export() {
         version_after: 2,
         trace: None,
         source: Default::default(),
+        diff: None,
+        emits: Vec::new(),
     }));
     rec.record(vault(EventBody::Diff {
         base: 1,
@@ -343,6 +345,8 @@ async fn records_carry_instance_connection_and_monotonic_timestamps() {
             version_after: 1,
             trace: None,
             source: fluxlive_protocol::record::CallSource::Debug,
+            diff: None,
+            emits: Vec::new(),
         },
     ));
     rec.flush().await;

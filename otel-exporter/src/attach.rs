@@ -4,6 +4,7 @@ use crate::config::OtelConfig;
 use crate::error::Error;
 use crate::exporter::OtelExporter;
 use fluxlive_instrumentation::{DropSite, Filter, Recorder};
+use fluxlive_protocol::record::RecordBody;
 use std::sync::Arc;
 
 /// A running live export: the exporter plus the task feeding it from the
@@ -30,8 +31,31 @@ pub fn attach(recorder: &Recorder, config: OtelConfig) -> Result<Attached, Error
     let mut sub = recorder.subscribe(Some(recorder.bounds().next_seq), Filter::default());
     let feed_exporter = exporter.clone();
     let feed = tokio::spawn(async move {
-        while let Some(batch) = sub.recv().await {
-            feed_exporter.offer_owned(batch);
+        while sub.ready().await {
+            // While the exporter would drop them anyway, skip records unread:
+            // building them is most of what a dead or hanging collector
+            // would otherwise cost the app.
+            if let Some(reason) = feed_exporter.shedding() {
+                feed_exporter.shed(sub.skip_to_end(), reason);
+                continue;
+            }
+            while let Some(mut batch) = sub.try_recv() {
+                // The exporter's own losses, reported back through the
+                // recorder: offering them again would be a feedback loop.
+                batch.retain(|r| {
+                    !matches!(
+                        r.body,
+                        RecordBody::Dropped {
+                            site: DropSite::Exporter,
+                            ..
+                        }
+                    )
+                });
+                feed_exporter.offer_owned(batch);
+                if feed_exporter.shedding().is_some() {
+                    break;
+                }
+            }
         }
     });
     Ok(Attached { exporter, feed })

@@ -62,6 +62,8 @@ struct Counters {
     offered: AtomicU64,
     records_dropped: AtomicU64,
     unreported_drops: AtomicU64,
+    /// Records skipped unread while the collector was unreachable.
+    unreported_unreachable: AtomicU64,
     spans_exported: AtomicU64,
     spans_dropped: AtomicU64,
     batches_exported: AtomicU64,
@@ -74,6 +76,11 @@ struct Counters {
 struct Shared {
     capacity: usize,
     queued: AtomicUsize,
+    /// Clock of `down_until_us`.
+    epoch: Instant,
+    /// While the collector is unreachable: end of the back-off, in µs
+    /// since `epoch` (0: reachable). Read by [`OtelExporter::shedding`].
+    down_until_us: AtomicU64,
     counters: Counters,
     on_drop: Mutex<Option<Arc<DropCallback>>>,
 }
@@ -98,6 +105,8 @@ impl Shared {
 
 enum Msg {
     Records(Vec<Record>),
+    /// Drops were counted while the thread may be idle: report them.
+    Report,
     Flush(Instant, mpsc::SyncSender<()>),
     Shutdown(Instant, mpsc::SyncSender<()>),
 }
@@ -147,6 +156,8 @@ impl OtelExporter {
         let shared = Arc::new(Shared {
             capacity: config.queue_capacity,
             queued: AtomicUsize::new(0),
+            epoch: Instant::now(),
+            down_until_us: AtomicU64::new(0),
             counters: Counters::default(),
             on_drop: Mutex::new(None),
         });
@@ -219,6 +230,44 @@ impl OtelExporter {
         if take > 0 {
             records.truncate(take);
             self.send(records);
+        }
+    }
+
+    /// Why records offered now would be dropped, if they would:
+    /// `"queue_full"` (the export thread is behind, e.g. a collector that
+    /// hangs) or `"collector_unreachable"` (backing off). A feeder can then
+    /// skip them without building them and call [`shed`](Self::shed).
+    pub fn shedding(&self) -> Option<&'static str> {
+        let down = self.shared.down_until_us.load(Ordering::Relaxed);
+        if down > 0 && micros_since(self.shared.epoch) < down {
+            return Some("collector_unreachable");
+        }
+        if self.closed.load(Ordering::Relaxed)
+            || self.shared.queued.load(Ordering::Relaxed) >= self.shared.capacity
+        {
+            return Some("queue_full");
+        }
+        None
+    }
+
+    /// Counts `n` records a feeder skipped because of [`shedding`](Self::shedding):
+    /// offered and dropped, reported through [`on_drop`](Self::on_drop) with `reason`.
+    pub fn shed(&self, n: u64, reason: &'static str) {
+        if n == 0 {
+            return;
+        }
+        let c = &self.shared.counters;
+        c.offered.fetch_add(n, Ordering::Relaxed);
+        c.records_dropped.fetch_add(n, Ordering::Relaxed);
+        let counter = if reason == "collector_unreachable" {
+            &c.unreported_unreachable
+        } else {
+            &c.unreported_drops
+        };
+        // The first unreported drop wakes the export thread, which reports
+        // everything counted until then in one callback.
+        if counter.fetch_add(n, Ordering::AcqRel) == 0 {
+            let _ = self.tx.send(Msg::Report);
         }
     }
 
@@ -419,6 +468,7 @@ impl Worker {
             }
             match self.rx.recv_timeout(wake.saturating_duration_since(now)) {
                 Ok(Msg::Records(records)) => self.ingest(records),
+                Ok(Msg::Report) => {}
                 Ok(Msg::Flush(deadline, ack)) => {
                     self.mapper.flush_pending(&mut self.pending);
                     self.send_spans(Some(deadline));
@@ -449,6 +499,7 @@ impl Worker {
         while let Ok(msg) = self.rx.try_recv() {
             match msg {
                 Msg::Records(r) => self.ingest(r),
+                Msg::Report => {}
                 Msg::Flush(_, ack) | Msg::Shutdown(_, ack) => acks.push(ack),
             }
         }
@@ -477,6 +528,7 @@ impl Worker {
             }
             // Try again with the next batch.
             self.down_until = None;
+            self.shared.down_until_us.store(0, Ordering::Relaxed);
         }
         for r in &records {
             if let Some(m) = &mut self.metrics {
@@ -514,6 +566,12 @@ impl Worker {
             .unreported_drops
             .swap(0, Ordering::Relaxed);
         self.shared.report(n, "queue_full");
+        let n = self
+            .shared
+            .counters
+            .unreported_unreachable
+            .swap(0, Ordering::Relaxed);
+        self.shared.report(n, "collector_unreachable");
     }
 
     fn encode<M: Message + serde::Serialize>(&self, msg: &M) -> Option<Vec<u8>> {
@@ -571,7 +629,14 @@ impl Worker {
                     c.spans_dropped.fetch_add(n, Ordering::Relaxed);
                     self.shared.report(n, f.reason());
                     if matches!(f, crate::transport::Failure::Unreachable) && deadline.is_none() {
-                        self.down_until = Some(Instant::now() + self.down_for);
+                        let until = Instant::now() + self.down_for;
+                        self.down_until = Some(until);
+                        self.shared.down_until_us.store(
+                            micros_since(self.shared.epoch)
+                                .saturating_add(micros(self.down_for))
+                                .max(1),
+                            Ordering::Relaxed,
+                        );
                         self.down_for = (self.down_for * 2).min(MAX_DOWN);
                     }
                     if self.failing {
@@ -614,4 +679,12 @@ impl Worker {
             m.next_due = after(Instant::now(), m.interval);
         }
     }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn micros_since(epoch: Instant) -> u64 {
+    micros(epoch.elapsed())
 }

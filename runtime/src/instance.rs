@@ -14,7 +14,7 @@ use crate::runtime::Runtime;
 use crate::session::Session;
 use crate::signing::SnapshotError;
 use axum::extract::ws::Utf8Bytes;
-use fluxlive_instrumentation::{Event, EventBody, InstanceKey, Recorder, TypeMeta};
+use fluxlive_instrumentation::{DiffPart, Event, EventBody, InstanceKey, Recorder, TypeMeta};
 use fluxlive_protocol::app::{InstanceState, ServerFrame, SignedState};
 use fluxlive_protocol::debug::InstanceInfo;
 use fluxlive_protocol::record::{CallSource, TraceContext, UnmountReason};
@@ -22,6 +22,7 @@ use fluxlive_protocol::{Patch, PatchOperation};
 use futures_util::FutureExt;
 use serde_json::Value;
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
@@ -355,6 +356,7 @@ impl<C: Component> Factory for TypedFactory<C> {
             recent: RecentKeys::default(),
             sig: None,
             recorder_behind: false,
+            pending: RefCell::default(),
         };
         rt.register(handle.clone());
         tokio::spawn(actor.run(rx, reply, rehydrated));
@@ -429,6 +431,17 @@ struct Actor<C: Component> {
     sig: Option<String>,
     /// True when a version was published while recording was off or paused.
     recorder_behind: bool,
+    /// The diff and emits of the step in progress, not yet recorded: a call
+    /// records them inside its action event (one push per action); any other
+    /// record, and the end of every message, records them on their own.
+    pending: RefCell<PendingRecords>,
+}
+
+#[derive(Default)]
+struct PendingRecords {
+    diff: Option<DiffPart>,
+    emits: Vec<(Cow<'static, str>, Value)>,
+    trace: Option<Arc<TraceContext>>,
 }
 
 enum Ran {
@@ -442,12 +455,52 @@ impl<C: Component> Actor<C> {
     }
 
     fn record(&self, body: EventBody) {
+        self.record_pending();
         let rec = self.recorder();
         if rec.enabled() {
             rec.record(Event {
                 conn: self.handle.shared.first_conn(),
                 instance: Some(self.handle.shared.key.clone()),
                 body,
+            });
+        }
+    }
+
+    /// Records a pending diff and emits on their own (a step that was not a call).
+    fn record_pending(&self) {
+        let Ok(mut p) = self.pending.try_borrow_mut() else {
+            return;
+        };
+        let PendingRecords { diff, emits, trace } = std::mem::take(&mut *p);
+        drop(p);
+        let rec = self.recorder();
+        if diff.is_none() && emits.is_empty() {
+            return;
+        }
+        let conn = self.handle.shared.first_conn();
+        if let Some(d) = diff {
+            rec.record_at(
+                Event {
+                    conn,
+                    instance: Some(self.handle.shared.key.clone()),
+                    body: EventBody::Diff {
+                        base: d.base,
+                        version: d.version,
+                        ops: d.ops,
+                        bytes: d.bytes,
+                        diff: d.diff,
+                        encode: d.encode,
+                        trace,
+                    },
+                },
+                d.at,
+            );
+        }
+        for (name, data) in emits {
+            rec.record(Event {
+                conn,
+                instance: Some(self.handle.shared.key.clone()),
+                body: EventBody::Emit { name, data },
             });
         }
     }
@@ -579,6 +632,7 @@ impl<C: Component> Actor<C> {
                     return;
                 }
             }
+            self.record_pending();
         }
         // Every sender is gone: the runtime dropped us (shutdown).
         self.finish(UnmountReason::Shutdown, None, true).await;
@@ -667,7 +721,7 @@ impl<C: Component> Actor<C> {
         let started = Instant::now();
         let recording = self.recorder().enabled();
         let rec_args = if recording { args.clone() } else { Vec::new() };
-        let trace = trace.as_deref().and_then(server_span);
+        let trace = trace.as_deref().and_then(server_span).map(Arc::new);
         let version_before = self.version;
         let (state, ctx) = (&mut self.state, &mut self.ctx);
         let step =
@@ -687,7 +741,12 @@ impl<C: Component> Actor<C> {
             }),
             other => other,
         };
-        if recording {
+        if recording && self.recorder().enabled() {
+            let (diff, emits) = {
+                let mut p = self.pending.borrow_mut();
+                p.trace = None;
+                (p.diff.take(), std::mem::take(&mut p.emits))
+            };
             let method_name = C::meta()
                 .actions
                 .iter()
@@ -709,6 +768,8 @@ impl<C: Component> Actor<C> {
                 version_after: self.version,
                 trace: trace.clone(),
                 source,
+                diff,
+                emits,
             });
         }
         if let Some(k) = key {
@@ -747,7 +808,7 @@ impl<C: Component> Actor<C> {
     async fn settle(
         &mut self,
         ran: Ran,
-        trace: Option<&TraceContext>,
+        trace: Option<&Arc<TraceContext>>,
         hops: u8,
     ) -> Result<Value, ActionError> {
         match ran {
@@ -808,7 +869,7 @@ impl<C: Component> Actor<C> {
     /// Diffs `new` against the last state and, when it differs, bumps the
     /// version and sends one patch to every owner. Returns whether the
     /// visible state changed.
-    fn publish(&mut self, new: Value, t0: Instant, trace: Option<&TraceContext>) -> bool {
+    fn publish(&mut self, new: Value, t0: Instant, trace: Option<&Arc<TraceContext>>) -> bool {
         let ops = visible_diff(&self.last, &new, C::SERVER_ONLY);
         let changed = !ops.0.is_empty() || *self.last != new;
         self.last = Arc::new(new);
@@ -833,7 +894,7 @@ impl<C: Component> Actor<C> {
             base,
             version: self.version,
             ops,
-            trace: trace.map(TraceContext::traceparent),
+            trace: trace.map(|t| t.traceparent()),
             sig: self.sig.clone(),
         };
         let encoded = encode(&frame);
@@ -857,15 +918,18 @@ impl<C: Component> Actor<C> {
                 });
             }
             if let ServerFrame::Patch { ops, .. } = frame {
-                self.record(EventBody::Diff {
+                // Recorded with the action that caused it (or at the end of the step).
+                let mut p = self.pending.borrow_mut();
+                p.diff = Some(DiffPart {
                     base,
                     version: self.version,
                     ops,
                     bytes: u32::try_from(bytes).unwrap_or(u32::MAX),
                     diff: diff_time,
                     encode: encode_time,
-                    trace: trace.cloned(),
+                    at: t1 + encode_time,
                 });
+                p.trace = trace.cloned();
             }
         }
         true
@@ -884,7 +948,7 @@ impl<C: Component> Actor<C> {
             }
             if self.recorder().enabled() {
                 if let ServerFrame::Event { data, .. } = frame {
-                    self.record(EventBody::Emit { name, data });
+                    self.pending.borrow_mut().emits.push((name, data));
                 }
             }
         }

@@ -96,6 +96,8 @@ pub(crate) fn action(iid: u64, method: &'static str, args: Vec<Value>, before: u
             version_after: before + 1,
             trace: None,
             source: Default::default(),
+            diff: None,
+            emits: Vec::new(),
         },
     )
 }
