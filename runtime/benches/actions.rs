@@ -26,6 +26,13 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+// A recorder frees on its collector thread what the app's threads
+// allocated; glibc malloc degrades badly under that pattern (measured:
+// +51 % overhead on `dispatch` with glibc, +16 % with mimalloc). Production
+// servers that record should use mimalloc or jemalloc; so does this bench.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Longest wait for one frame before the bench gives up.
