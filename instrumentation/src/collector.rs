@@ -2,13 +2,13 @@
 //! appends the events to the history as they are (records are built only
 //! when read), wakes subscribers and answers flushes.
 
-use crate::convert::ts_since;
-use crate::event::{Event, EventBody};
 use crate::recorder::{lock, Shared};
 use crate::ring::RingCons;
 use crate::subscription::Watermark;
+use crate::wire::{Made, HEADER};
 use fluxlive_protocol::record::DropSite;
 use ringbuf::traits::{Consumer, Observer};
+use ringbuf::HeapCons;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 /// recorder (it cannot happen in safe code; this is a safety valve).
 const LOST_AFTER: Duration = Duration::from_secs(2);
 /// Poll interval while events are flowing.
-const BUSY_POLL: Duration = Duration::from_millis(2);
+const BUSY_POLL: Duration = Duration::from_millis(1);
 /// Longest poll interval when idle.
 const IDLE_POLL: Duration = Duration::from_millis(8);
 /// Poll interval while waiting for a ticket that is being pushed.
@@ -33,13 +33,9 @@ pub(crate) struct Pending {
     pub(crate) item: Item,
 }
 
-/// What a pending ticket stands for.
-// Events are moved out of ring slots as they are; boxing them here would
-// add an allocation per event on the collector.
-#[allow(clippy::large_enum_variant)]
+/// What a side ticket stands for.
 #[derive(Debug)]
 pub(crate) enum Item {
-    Event(Event),
     Recording(bool),
     Drop {
         count: u64,
@@ -47,8 +43,6 @@ pub(crate) enum Item {
         reason: &'static str,
     },
     Clear,
-    /// A ticket whose event was lost (counted elsewhere).
-    Lost,
 }
 
 pub(crate) fn spawn(shared: Arc<Shared>) -> std::io::Result<()> {
@@ -133,11 +127,12 @@ impl Collector {
                 .sort_unstable_by_key(|p| p.ticket);
         }
         let mut ring_dropped = 0u64;
-        // Bound the round by what is there now, so that producers that keep
-        // pushing cannot keep the history locked.
+        // Bound the round by what is there now (every entry is at least a
+        // header long), so that producers that keep pushing cannot keep the
+        // history locked.
         let mut budget = self.side.len();
         self.rings.retain_mut(|r| {
-            budget += r.cons.occupied_len();
+            budget += r.cons.occupied_len() / HEADER;
             let d = r.stats.dropped.load(Ordering::Acquire);
             ring_dropped += d - r.seen_dropped;
             r.seen_dropped = d;
@@ -151,44 +146,60 @@ impl Collector {
             return false;
         }
 
-        let start = self.shared.start;
         let mut dropped = 0u64;
         let mut appended = false;
         let shared = Arc::clone(&self.shared);
         let next_seq = {
             let mut h = lock(&shared.history);
-            // Events go from the ring slot straight into the history, in ticket order.
+            h.sync_types(&lock(&shared.type_registry));
+            // Entries go from the ring straight into the history's arena, in ticket order.
             while budget > 0 {
                 budget -= 1;
-                let Some((ticket, at, item)) = self.next_ready(&mut ring_dropped) else {
+                let Some(next) = self.next_ready(&mut ring_dropped) else {
                     break;
                 };
-                let _ = ticket;
                 appended = true;
-                match item {
-                    Item::Event(ev) => {
-                        if let (EventBody::Mount { .. }, Some(k)) = (&ev.body, &ev.instance) {
-                            lock(&shared.types).entry(k.meta.name).or_insert(k.meta);
+                match next {
+                    Next::Ring(i, len) => {
+                        let Some(r) = self.rings.get_mut(i) else {
+                            break;
+                        };
+                        let hdr = h.append_with(len, |room| r.cons.pop_slice(room));
+                        if let Some(hdr) = hdr {
+                            if hdr.has_instance() && hdr.type_idx as usize >= h.types_len() {
+                                h.sync_types(&lock(&shared.type_registry));
+                            }
+                            if hdr.kind == crate::wire::kind::MOUNT {
+                                let meta = lock(&shared.type_registry)
+                                    .get(hdr.type_idx as usize)
+                                    .copied();
+                                if let Some(m) = meta {
+                                    lock(&shared.types).entry(m.name).or_insert(m);
+                                }
+                            }
                         }
-                        h.append_event(ts_since(start, at), ev.conn, ev.instance, ev.body);
                     }
-                    Item::Recording(on) => h.append_recording(ts_since(start, at), on),
-                    Item::Drop {
-                        count,
-                        site,
-                        reason,
-                    } => {
-                        dropped += count;
-                        h.append_dropped(ts_since(start, at), count, site, reason);
+                    Next::Side(p) => {
+                        let at_ns = nanos_since(shared.start, p.at);
+                        match p.item {
+                            Item::Recording(on) => h.append_made(&Made::Recording(on), at_ns),
+                            Item::Drop {
+                                count,
+                                site,
+                                reason,
+                            } => {
+                                dropped += count;
+                                h.append_dropped(at_ns, count, site, reason);
+                            }
+                            Item::Clear => h.clear(),
+                        }
                     }
-                    Item::Clear => h.clear(),
-                    Item::Lost => {}
                 }
             }
             if ring_dropped > 0 {
                 appended = true;
                 dropped += ring_dropped;
-                let now = self.shared.now_us();
+                let now = nanos_since(shared.start, Instant::now());
                 h.append_dropped(now, ring_dropped, DropSite::Ring, "ring buffer full");
             }
             h.next_seq()
@@ -213,40 +224,37 @@ impl Collector {
     }
 
     /// The source whose head has the smallest ticket (`rings.len()` names
-    /// the side queue), with that ticket.
-    fn min_head(&self) -> Option<(u64, usize)> {
-        let heads = self
-            .rings
-            .iter()
-            .map(|r| r.cons.first().map(|s| s.ticket))
-            .chain(std::iter::once(self.side.front().map(|p| p.ticket)))
-            .enumerate();
-        let mut best: Option<(u64, usize)> = None;
-        for (i, head) in heads {
-            if let Some(t) = head {
-                if best.is_none_or(|(b, _)| t < b) {
-                    best = Some((t, i));
+    /// the side queue), with that ticket and the head entry's length.
+    fn min_head(&self) -> Option<(u64, usize, usize)> {
+        let mut best: Option<(u64, usize, usize)> = None;
+        for (i, r) in self.rings.iter().enumerate() {
+            if let Some((len, ticket)) = peek_head(&r.cons) {
+                if best.is_none_or(|(b, _, _)| ticket < b) {
+                    best = Some((ticket, i, len));
                 }
+            }
+        }
+        if let Some(p) = self.side.front() {
+            if best.is_none_or(|(b, _, _)| p.ticket < b) {
+                best = Some((p.ticket, self.rings.len(), 0));
             }
         }
         best
     }
 
     /// The next item in ticket order, if it has arrived.
-    fn next_ready(&mut self, lost: &mut u64) -> Option<(u64, Instant, Item)> {
+    fn next_ready(&mut self, lost: &mut u64) -> Option<Next> {
         loop {
             match self.min_head() {
-                Some((ticket, i)) if ticket <= self.next_ticket => {
+                Some((ticket, i, len)) if ticket <= self.next_ticket => {
                     if ticket == self.next_ticket {
                         self.next_ticket += 1;
                     }
                     self.waiting_since = None;
-                    return match self.rings.get_mut(i) {
-                        Some(r) => r
-                            .cons
-                            .try_pop()
-                            .map(|s| (s.ticket, s.at, Item::Event(s.ev))),
-                        None => self.side.pop_front().map(|p| (p.ticket, p.at, p.item)),
+                    return if i < self.rings.len() {
+                        Some(Next::Ring(i, len))
+                    } else {
+                        self.side.pop_front().map(Next::Side)
                     };
                 }
                 Some(_) => {
@@ -264,4 +272,33 @@ impl Collector {
             }
         }
     }
+}
+
+/// What comes next in ticket order.
+enum Next {
+    /// The head entry of ring `i`, `len` bytes long.
+    Ring(usize, usize),
+    Side(Pending),
+}
+
+/// Length and ticket of the entry at the head of a ring (a producer writes
+/// a whole entry before publishing it, so a visible header means the whole
+/// entry is there).
+fn peek_head(cons: &HeapCons<u8>) -> Option<(usize, u64)> {
+    if cons.occupied_len() < 12 {
+        return None;
+    }
+    let (a, b) = cons.as_slices();
+    let mut head = [0u8; 12];
+    for (dst, src) in head.iter_mut().zip(a.iter().chain(b.iter())) {
+        *dst = *src;
+    }
+    let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize + 4;
+    let mut t = [0u8; 8];
+    t.copy_from_slice(&head[4..12]);
+    Some((len, u64::from_le_bytes(t)))
+}
+
+fn nanos_since(start: Instant, at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(start).as_nanos()).unwrap_or(u64::MAX)
 }

@@ -1,12 +1,14 @@
-//! Entry → record conversion: string allocation, redaction and size caps.
-//! Runs when a record is read (subscription, export), never on the hot path
-//! and not for entries nobody reads.
+//! Entry → record conversion: decoding, string allocation, redaction and
+//! size caps. Runs when a record is read (subscription, export), never on
+//! the hot path and not for entries nobody reads.
 
 use crate::event::{EventBody, TypeMeta};
-use crate::history::{Body, Entry};
+use crate::history::Entry;
 use crate::redact::{cap, cap_str, redact_args, redact_ops, redact_top};
+use crate::wire::{self, Decoded};
 use fluxlive_protocol::record::{
-    ActionRecord, ClientSpanRecord, DiffRecord, Outcome, Record, RecordBody, RenderRecord,
+    ActionRecord, ClientSpanRecord, DiffRecord, InstanceRef, Outcome, Record, RecordBody,
+    RenderRecord,
 };
 use serde_json::Value;
 use std::time::Instant;
@@ -29,70 +31,120 @@ pub(crate) fn ts_since(start: Instant, at: Instant) -> u64 {
 
 /// Appends the records a held entry stands for, from sequence number
 /// `from` on (an action carrying its diff and emits stands for several):
-/// redacted and capped.
-pub(crate) fn materialize(e: &Entry, from: u64, caps: Caps, start: Instant, out: &mut Vec<Record>) {
-    let meta = e.instance.as_ref().map(|k| k.meta);
-    let record = |seq: u64, ts_us: u64, body: RecordBody| Record {
-        seq,
-        ts_us,
-        conn: e.conn,
-        instance: e.instance.as_ref().map(|k| k.to_ref()),
-        body,
+/// decoded, redacted and capped. `bytes` are the entry's encoded bytes.
+pub(crate) fn materialize(
+    e: &Entry,
+    bytes: &[u8],
+    meta: Option<&'static TypeMeta>,
+    from: u64,
+    caps: Caps,
+    start: Instant,
+    out: &mut Vec<Record>,
+) {
+    let decoded = match wire::decode(&e.hdr, bytes, start) {
+        Ok(d) => d,
+        Err(err) => {
+            tracing::error!(target: "fluxlive::recorder", error = %err, seq = e.seq, "held entry does not decode");
+            return;
+        }
     };
-    let body = match &e.body {
-        Body::Dropped {
+    let (id, body) = match decoded {
+        Decoded::Event { id, body } => (id, body),
+        Decoded::Dropped {
             count,
             site,
             reason,
-        } => RecordBody::Dropped {
-            count: *count,
-            site: *site,
-            reason: reason.to_string(),
-        },
-        Body::Recording { on } => RecordBody::Recording { on: *on },
-        Body::Event(ev) => {
-            if let EventBody::Action {
-                diff,
-                emits,
-                trace,
-                started,
-                dur,
-                ..
-            } = ev
-            {
-                let mut seq = e.seq;
-                if let Some(d) = diff {
-                    if seq >= from {
-                        let body = RecordBody::Diff(DiffRecord {
-                            base: d.base,
-                            version: d.version,
-                            ops: match meta {
-                                Some(m) => redact_ops(m, d.ops.clone()),
-                                None => d.ops.clone(),
-                            },
-                            bytes: d.bytes,
-                            diff_us: micros(d.diff),
-                            encode_us: micros(d.encode),
-                            trace: trace.as_deref().cloned(),
-                        });
-                        out.push(record(seq, ts_since(start, d.at), body));
-                    }
-                    seq += 1;
-                }
-                let ended = ts_since(start, *started + *dur);
-                for (name, data) in emits {
-                    if seq >= from {
-                        out.push(record(seq, ended, emit_body(name, data, meta, caps)));
-                    }
-                    seq += 1;
-                }
+        } => {
+            if e.last_seq() >= from {
+                out.push(plain(
+                    e,
+                    RecordBody::Dropped {
+                        count,
+                        site,
+                        reason,
+                    },
+                ));
             }
-            convert_body(ev, meta, caps)
+            return;
+        }
+        Decoded::Recording(on) => {
+            if e.last_seq() >= from {
+                out.push(plain(e, RecordBody::Recording { on }));
+            }
+            return;
+        }
+        Decoded::ConnClose(reason) => {
+            if e.last_seq() >= from {
+                out.push(plain(e, RecordBody::ConnClose { reason }));
+            }
+            return;
         }
     };
-    let last = e.seq + u64::from(e.span) - 1;
+    let instance = match (&id, meta) {
+        (Some(id), Some(m)) => Some(InstanceRef {
+            iid: e.hdr.iid,
+            id: id.to_string(),
+            component: m.name.to_owned(),
+        }),
+        _ => None,
+    };
+    let record = |seq: u64, ts_us: u64, body: RecordBody| Record {
+        seq,
+        ts_us,
+        conn: e.hdr.conn,
+        instance: instance.clone(),
+        body,
+    };
+    if let EventBody::Action {
+        diff,
+        emits,
+        trace,
+        started,
+        dur,
+        ..
+    } = &body
+    {
+        let mut seq = e.seq;
+        if let Some(d) = diff {
+            if seq >= from {
+                let body = RecordBody::Diff(DiffRecord {
+                    base: d.base,
+                    version: d.version,
+                    ops: match meta {
+                        Some(m) => redact_ops(m, d.ops.clone()),
+                        None => d.ops.clone(),
+                    },
+                    bytes: d.bytes,
+                    diff_us: micros(d.diff),
+                    encode_us: micros(d.encode),
+                    trace: trace.as_deref().cloned(),
+                });
+                out.push(record(seq, ts_since(start, d.at), body));
+            }
+            seq += 1;
+        }
+        let ended = ts_since(start, *started + *dur);
+        for (name, data) in emits {
+            if seq >= from {
+                out.push(record(seq, ended, emit_body(name, data, meta, caps)));
+            }
+            seq += 1;
+        }
+    }
+    let last = e.last_seq();
     if last >= from {
+        let body = convert_body(&body, meta, caps);
         out.push(record(last, e.ts_us, body));
+    }
+}
+
+fn plain(e: &Entry, body: RecordBody) -> Record {
+    Record {
+        seq: e.last_seq(),
+        ts_us: e.ts_us,
+        conn: e.hdr.conn,
+        instance: None,
+        body,
     }
 }
 

@@ -90,17 +90,6 @@ pub struct DiffPart {
     pub at: Instant,
 }
 
-impl InstanceKey {
-    /// The protocol form (allocates the two strings).
-    pub(crate) fn to_ref(&self) -> fluxlive_protocol::record::InstanceRef {
-        fluxlive_protocol::record::InstanceRef {
-            iid: self.iid,
-            id: self.id.to_string(),
-            component: self.meta.name.to_owned(),
-        }
-    }
-}
-
 /// One thing that happened, as pushed by the runtime.
 #[derive(Debug)]
 pub struct Event {

@@ -1,11 +1,14 @@
-//! The flight recorder: the last N entries (and at most a byte budget), plus
+//! The flight recorder: the last N records (and at most a byte budget), plus
 //! per-instance state folding so that state at any held version can be
-//! rebuilt after older entries were evicted.
+//! rebuilt after older records were evicted.
 //!
-//! Entries are kept as the runtime pushed them ([`Entry`]): turning one into
-//! a protocol [`Record`] (strings, redaction, size caps) happens only when
-//! somebody reads it, so a recorder nobody is watching costs the collector
-//! a move per event and a fold per evicted diff, not a conversion.
+//! Entries are kept as the hot path encoded them ([`wire`](crate::wire)):
+//! their bytes live in a chunked arena owned by the history, and a small
+//! index entry per pushed event says where, with the fields filters and
+//! folds need (kind, instance, type). Turning bytes into a protocol
+//! [`Record`] (strings, redaction, size caps) happens only when somebody
+//! reads it, so a recorder nobody is watching costs the collector a copy
+//! per event and a fold per evicted diff.
 //!
 //! Each instance evicted at least once has a *base*: its (redacted) state
 //! after every evicted entry, the "committed state" of Redux DevTools.
@@ -16,80 +19,16 @@
 
 use crate::convert::{materialize, Caps};
 use crate::error::StateAtError;
-use crate::event::{EventBody, InstanceKey, TypeMeta};
-use crate::redact::{approx_size, redact_ops, redact_top};
+use crate::event::TypeMeta;
+use crate::redact::{redact_ops, redact_top};
+use crate::wire::{self, kind, Header, Made, StateChange};
 use fluxlive_protocol::debug::{Filter, HistoryBounds};
 use fluxlive_protocol::record::{DropSite, Record, RecordBody, RecordKind};
 use fluxlive_protocol::session::{Session, SessionHeader};
 use serde_json::Value;
-use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Instant;
-
-/// One held entry: an event as pushed, or a recorder-made record. An
-/// action carrying its diff and emits stands for several records (diff,
-/// emits, action, in that order) with consecutive sequence numbers.
-#[derive(Debug)]
-pub(crate) struct Entry {
-    /// Sequence number of the entry's first record.
-    pub(crate) seq: u64,
-    /// Records the entry stands for (at least 1).
-    pub(crate) span: u32,
-    pub(crate) ts_us: u64,
-    pub(crate) conn: u64,
-    pub(crate) instance: Option<InstanceKey>,
-    pub(crate) body: Body,
-}
-
-/// What an [`Entry`] holds.
-// Events stay inline: boxing them would add an allocation per event on the
-// collector, and almost every entry is an event.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug)]
-pub(crate) enum Body {
-    Event(EventBody),
-    Dropped {
-        count: u64,
-        site: DropSite,
-        reason: Cow<'static, str>,
-    },
-    Recording {
-        on: bool,
-    },
-}
-
-impl Entry {
-    /// Sequence number of the entry's last record.
-    pub(crate) fn last_seq(&self) -> u64 {
-        self.seq + u64::from(self.span) - 1
-    }
-}
-
-impl Body {
-    /// The record kind of the entry's last (for an action: main) record.
-    pub(crate) fn kind(&self) -> RecordKind {
-        match self {
-            Body::Dropped { .. } => RecordKind::Dropped,
-            Body::Recording { .. } => RecordKind::Recording,
-            Body::Event(ev) => match ev {
-                EventBody::ConnOpen { .. } => RecordKind::ConnOpen,
-                EventBody::ConnClose { .. } => RecordKind::ConnClose,
-                EventBody::Mount { .. } => RecordKind::Mount,
-                EventBody::Unmount { .. } => RecordKind::Unmount,
-                EventBody::Resume { .. } => RecordKind::Resume,
-                EventBody::Action { .. } => RecordKind::Action,
-                EventBody::Diff { .. } => RecordKind::Diff,
-                EventBody::Render(_) => RecordKind::Render,
-                EventBody::ClientSpan(_) => RecordKind::ClientSpan,
-                EventBody::Emit { .. } => RecordKind::Emit,
-                EventBody::Panic { .. } => RecordKind::Panic,
-                EventBody::TimeTravel { .. } => RecordKind::TimeTravel,
-                EventBody::Snapshot { .. } => RecordKind::Snapshot,
-            },
-        }
-    }
-}
 
 /// A state at a version.
 #[derive(Debug, Clone)]
@@ -144,64 +83,6 @@ fn apply_diff(
     v.version = version;
 }
 
-/// Applies a held event's effect to a redacted versioned state, by reference.
-fn step_event(cur: &mut Option<Versioned>, meta: &TypeMeta, ev: &EventBody) {
-    match ev {
-        EventBody::Mount { version, state, .. } | EventBody::Snapshot { version, state } => {
-            let mut state = state.clone();
-            redact_top(meta, &mut state);
-            *cur = Some(Versioned {
-                version: *version,
-                state,
-            });
-        }
-        EventBody::Diff {
-            base, version, ops, ..
-        } => step_ops(cur, meta, *base, *version, ops),
-        EventBody::Action { diff: Some(d), .. } => step_ops(cur, meta, d.base, d.version, &d.ops),
-        _ => {}
-    }
-}
-
-fn step_ops(
-    cur: &mut Option<Versioned>,
-    meta: &TypeMeta,
-    base: u64,
-    version: u64,
-    ops: &json_patch::Patch,
-) {
-    if meta.redacted_fields.is_empty() {
-        apply_diff(cur, base, version, &ops.0);
-    } else {
-        let ops = redact_ops(meta, ops.clone());
-        apply_diff(cur, base, version, &ops.0);
-    }
-}
-
-/// [`step_event`] for an entry the history owns and drops afterwards: no clone.
-fn fold_event(cur: &mut Option<Versioned>, meta: &TypeMeta, ev: EventBody) {
-    match ev {
-        EventBody::Mount {
-            version, mut state, ..
-        }
-        | EventBody::Snapshot { version, mut state } => {
-            redact_top(meta, &mut state);
-            *cur = Some(Versioned { version, state });
-        }
-        EventBody::Diff {
-            base, version, ops, ..
-        } => {
-            let ops = redact_ops(meta, ops);
-            apply_diff(cur, base, version, &ops.0);
-        }
-        EventBody::Action { diff: Some(d), .. } => {
-            let ops = redact_ops(meta, d.ops);
-            apply_diff(cur, d.base, d.version, &ops.0);
-        }
-        _ => {}
-    }
-}
-
 /// State of instance `iid` at `version` (the newest when `None`) rebuilt from
 /// `records` alone, e.g. a parsed session file from [`Recorder::export`]
 /// (which starts with a snapshot of every instance whose mount was evicted).
@@ -239,6 +120,20 @@ pub fn state_in_records(
     }
 }
 
+/// Applies an entry's state effect to a redacted versioned state.
+fn apply_change(cur: &mut Option<Versioned>, meta: &TypeMeta, change: StateChange) {
+    match change {
+        StateChange::Set { version, mut state } => {
+            redact_top(meta, &mut state);
+            *cur = Some(Versioned { version, state });
+        }
+        StateChange::Patch { base, version, ops } => {
+            let ops = redact_ops(meta, ops);
+            apply_diff(cur, base, version, &ops.0);
+        }
+    }
+}
+
 /// Instance numbers are small sequential integers: hashing them is wasted work.
 #[derive(Default)]
 struct IidHasher(u64);
@@ -260,10 +155,153 @@ impl Hasher for IidHasher {
 
 type IidMap<V> = HashMap<u64, V, BuildHasherDefault<IidHasher>>;
 
+/// A type for entries whose type index is unknown (cannot happen: the
+/// registry only grows and is synced before entries are appended).
+static UNKNOWN: TypeMeta = TypeMeta::new("unknown");
+
+/// Where an entry's bytes are.
+#[derive(Debug, Clone, Copy)]
+struct Loc {
+    chunk: u64,
+    off: u32,
+    len: u32,
+}
+
+/// One held entry: the index of one pushed event (or collector-made record).
+/// An action carrying its diff and emits stands for several records (diff,
+/// emits, action, in that order) with consecutive sequence numbers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Entry {
+    /// Sequence number of the entry's first record.
+    pub(crate) seq: u64,
+    pub(crate) ts_us: u64,
+    pub(crate) hdr: Header,
+    loc: Loc,
+}
+
+impl Entry {
+    /// Records the entry stands for (at least 1).
+    pub(crate) fn span(&self) -> u64 {
+        u64::from(self.hdr.span.max(1))
+    }
+
+    /// Sequence number of the entry's last record.
+    pub(crate) fn last_seq(&self) -> u64 {
+        self.seq + self.span() - 1
+    }
+
+    fn record_kind(&self) -> RecordKind {
+        match self.hdr.kind {
+            kind::CONN_OPEN => RecordKind::ConnOpen,
+            kind::CONN_CLOSE => RecordKind::ConnClose,
+            kind::MOUNT => RecordKind::Mount,
+            kind::UNMOUNT => RecordKind::Unmount,
+            kind::RESUME => RecordKind::Resume,
+            kind::ACTION => RecordKind::Action,
+            kind::DIFF => RecordKind::Diff,
+            kind::RENDER => RecordKind::Render,
+            kind::CLIENT_SPAN => RecordKind::ClientSpan,
+            kind::EMIT => RecordKind::Emit,
+            kind::PANIC => RecordKind::Panic,
+            kind::TIME_TRAVEL => RecordKind::TimeTravel,
+            kind::SNAPSHOT => RecordKind::Snapshot,
+            kind::DROPPED => RecordKind::Dropped,
+            _ => RecordKind::Recording,
+        }
+    }
+}
+
+/// Chunk size of the arena: big enough that chunk turnover is rare.
+const CHUNK: usize = 256 << 10;
+
+/// The bytes of held entries, in chunks freed whole once every entry in
+/// them was evicted (entries are evicted oldest first).
+#[derive(Debug, Default)]
+struct Arena {
+    chunks: VecDeque<Chunk>,
+    /// Id of `chunks[0]`.
+    first: u64,
+    /// Emptied chunks kept for reuse (no page faults on the next ones).
+    spare: Vec<Vec<u8>>,
+}
+
+#[derive(Debug)]
+struct Chunk {
+    data: Vec<u8>,
+    live: u32,
+}
+
+impl Arena {
+    /// Room for `n` bytes; returns where, and the zeroed room to fill.
+    fn reserve(&mut self, n: usize) -> (Loc, &mut [u8]) {
+        let fits = self
+            .chunks
+            .back()
+            .is_some_and(|c| c.data.capacity() - c.data.len() >= n);
+        if !fits {
+            let mut data = self.spare.pop().unwrap_or_default();
+            data.clear();
+            data.reserve(CHUNK.max(n));
+            self.chunks.push_back(Chunk { data, live: 0 });
+        }
+        let chunk = self.first + self.chunks.len() as u64 - 1;
+        let Some(c) = self.chunks.back_mut() else {
+            // Just pushed one.
+            return (
+                Loc {
+                    chunk,
+                    off: 0,
+                    len: 0,
+                },
+                &mut [],
+            );
+        };
+        let off = c.data.len();
+        c.data.resize(off + n, 0);
+        c.live += 1;
+        let loc = Loc {
+            chunk,
+            off: u32::try_from(off).unwrap_or(u32::MAX),
+            len: u32::try_from(n).unwrap_or(u32::MAX),
+        };
+        (loc, &mut c.data[off..off + n])
+    }
+
+    fn get(&self, loc: Loc) -> &[u8] {
+        let Some(c) = usize::try_from(loc.chunk - self.first)
+            .ok()
+            .and_then(|i| self.chunks.get(i))
+        else {
+            return &[];
+        };
+        let (off, len) = (loc.off as usize, loc.len as usize);
+        c.data.get(off..off + len).unwrap_or(&[])
+    }
+
+    fn release(&mut self, loc: Loc) {
+        if let Some(c) = usize::try_from(loc.chunk - self.first)
+            .ok()
+            .and_then(|i| self.chunks.get_mut(i))
+        {
+            c.live = c.live.saturating_sub(1);
+        }
+        // Free whole chunks from the front; keep the one being filled.
+        while self.chunks.len() > 1 && self.chunks.front().is_some_and(|c| c.live == 0) {
+            if let Some(c) = self.chunks.pop_front() {
+                self.first += 1;
+                if self.spare.len() < 2 {
+                    self.spare.push(c.data);
+                }
+            }
+        }
+    }
+}
+
 /// What the history keeps per instance once one of its entries was evicted.
 #[derive(Debug)]
 struct Track {
-    key: InstanceKey,
+    id: String,
+    type_idx: u32,
     conn: u64,
     /// Redacted state after every evicted entry of this instance.
     base: Option<Versioned>,
@@ -288,17 +326,22 @@ pub(crate) struct ReadOutcome {
 pub(crate) struct History {
     capacity: usize,
     max_bytes: usize,
+    /// Bytes held: entry bytes plus the index.
     bytes: usize,
     /// Records held (entries can stand for several).
     held: usize,
-    entries: VecDeque<(Entry, usize)>,
+    entries: VecDeque<Entry>,
+    arena: Arena,
     next_seq: u64,
     /// Sequence numbers below this were forgotten by `clear`, not evicted.
     cleared_below: u64,
     tracks: IidMap<Track>,
     caps: Caps,
-    /// The recorder's start, for the timestamps of an action's diff.
+    /// The recorder's start: entry times count from it.
     start: Instant,
+    /// The recorder's type registry (index → type), synced by the collector.
+    types: Vec<&'static TypeMeta>,
+    scratch: Vec<u8>,
 }
 
 impl History {
@@ -309,18 +352,41 @@ impl History {
             bytes: 0,
             held: 0,
             entries: VecDeque::new(),
+            arena: Arena::default(),
             next_seq: 1,
             cleared_below: 1,
             tracks: IidMap::default(),
             caps,
             start,
+            types: Vec::new(),
+            scratch: Vec::new(),
         }
+    }
+
+    /// Takes the registry's newer types.
+    pub(crate) fn sync_types(&mut self, registry: &[&'static TypeMeta]) {
+        if registry.len() > self.types.len() {
+            self.types = registry.to_vec();
+        }
+    }
+
+    pub(crate) fn types_len(&self) -> usize {
+        self.types.len()
+    }
+
+    fn meta(&self, hdr: &Header) -> Option<&'static TypeMeta> {
+        hdr.has_instance().then(|| {
+            self.types
+                .get(hdr.type_idx as usize)
+                .copied()
+                .unwrap_or(&UNKNOWN)
+        })
     }
 
     pub(crate) fn bounds(&self) -> HistoryBounds {
         HistoryBounds {
             capacity: self.capacity,
-            oldest_seq: self.entries.front().map_or(0, |(e, _)| e.seq),
+            oldest_seq: self.entries.front().map_or(0, |e| e.seq),
             next_seq: self.next_seq,
         }
     }
@@ -329,7 +395,7 @@ impl History {
         self.next_seq
     }
 
-    /// Approximate bytes held by entries.
+    /// Approximate bytes held.
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }
@@ -339,144 +405,162 @@ impl History {
         self.held
     }
 
-    /// Appends an event (never an action still carrying parts). After a
-    /// time travel it also appends a `Snapshot` of the restored state so
-    /// that the new version can be rebuilt without the old one.
-    pub(crate) fn append_event(
+    /// Appends one encoded event of `n` bytes, copied in by `fill` (which
+    /// returns how many bytes it wrote). Returns the entry's header.
+    pub(crate) fn append_with(
         &mut self,
-        ts_us: u64,
-        conn: u64,
-        instance: Option<InstanceKey>,
-        ev: EventBody,
-    ) {
-        let travel = match (&ev, &instance) {
-            (EventBody::TimeTravel { target, version }, Some(k)) => {
-                Some((k.clone(), *target, *version))
+        n: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Option<Header> {
+        let (loc, room) = self.arena.reserve(n);
+        let written = fill(room);
+        let hdr = match Header::read(room) {
+            Ok(h) if written == n => h,
+            _ => {
+                tracing::error!(target: "fluxlive::recorder", "a ring entry did not read back; dropped");
+                self.arena.release(loc);
+                return None;
             }
-            _ => None,
         };
-        let span = match &ev {
-            EventBody::Action { diff, emits, .. } => {
-                1 + u32::from(diff.is_some()) + emits.len() as u32
-            }
-            _ => 1,
-        };
-        let seq = self.take_seq(u64::from(span)) + 1 - u64::from(span);
-        self.push(Entry {
-            seq,
-            span,
-            ts_us,
-            conn,
-            instance,
-            body: Body::Event(ev),
+        self.index(hdr, loc);
+        Some(hdr)
+    }
+
+    /// Appends a record the collector makes.
+    pub(crate) fn append_made(&mut self, made: &Made<'_>, at_ns: u64) {
+        let mut buf = std::mem::take(&mut self.scratch);
+        wire::encode_made(made, at_ns, &mut buf);
+        let n = buf.len();
+        self.append_with(n, |room| {
+            room.copy_from_slice(&buf);
+            n
         });
-        if let Some((key, target, version)) = travel {
-            match self.state_at(key.iid, Some(target)) {
-                Ok((_, state, _)) => {
-                    // Already redacted: stored as is, redacting again is harmless.
-                    let seq = self.take_seq(1);
-                    self.push(Entry {
-                        seq,
-                        span: 1,
-                        ts_us,
-                        conn,
-                        instance: Some(key),
-                        body: Body::Event(EventBody::Snapshot { version, state }),
-                    });
-                }
-                Err(e) => {
-                    tracing::debug!(target: "fluxlive::recorder", error = %e, "time travel target not held");
-                }
-            }
-        }
+        self.scratch = buf;
     }
 
     /// Appends a `Dropped` record that takes the last of `count` sequence
     /// numbers: the stream jumps from `seq - count` to `seq`.
-    pub(crate) fn append_dropped(
-        &mut self,
-        ts_us: u64,
-        count: u64,
-        site: DropSite,
-        reason: &'static str,
-    ) {
-        let seq = self.take_seq(count.max(1));
-        self.push(Entry {
-            seq,
-            span: 1,
-            ts_us,
-            conn: 0,
-            instance: None,
-            body: Body::Dropped {
+    pub(crate) fn append_dropped(&mut self, at_ns: u64, count: u64, site: DropSite, reason: &str) {
+        self.append_made(
+            &Made::Dropped {
                 count,
                 site,
-                reason: Cow::Borrowed(reason),
+                reason,
             },
-        });
+            at_ns,
+        );
     }
 
-    /// Appends a `Recording` record.
-    pub(crate) fn append_recording(&mut self, ts_us: u64, on: bool) {
-        let seq = self.take_seq(1);
-        self.push(Entry {
+    fn index(&mut self, hdr: Header, loc: Loc) {
+        // A `Dropped` record takes the last of its `count` numbers.
+        let reserve = if hdr.kind == kind::DROPPED {
+            wire_dropped_count(self.arena.get(loc), &hdr).max(1)
+        } else {
+            u64::from(hdr.span.max(1))
+        };
+        self.next_seq += reserve;
+        let seq = self.next_seq - u64::from(hdr.span.max(1));
+        let entry = Entry {
             seq,
-            span: 1,
-            ts_us,
-            conn: 0,
-            instance: None,
-            body: Body::Recording { on },
-        });
+            ts_us: hdr.at_ns / 1_000,
+            hdr,
+            loc,
+        };
+        self.bytes += loc.len as usize + std::mem::size_of::<Entry>();
+        self.held += entry.span() as usize;
+        self.entries.push_back(entry);
+        // Evict in batches: the oldest entries are cold in cache, and a tight
+        // run over consecutive ones lets the hardware prefetch them (one at a
+        // time, each eviction was a cache miss on the collector).
+        let slack = self.capacity / 32;
+        let byte_slack = self.max_bytes / 32;
+        if self.held > self.capacity + slack || self.bytes > self.max_bytes + byte_slack {
+            // The newest entry always stays, even when it alone is over a bound.
+            while self.entries.len() > 1
+                && (self.held > self.capacity || self.bytes > self.max_bytes)
+            {
+                self.evict_front();
+            }
+        }
+        if hdr.kind == kind::TIME_TRAVEL && hdr.has_instance() {
+            self.snapshot_after_travel(&entry);
+        }
     }
 
-    /// Reserves `n` sequence numbers and returns the last.
-    fn take_seq(&mut self, n: u64) -> u64 {
-        self.next_seq += n;
-        self.next_seq - 1
-    }
-
-    fn push(&mut self, entry: Entry) {
-        let size = entry_size(&entry);
-        self.bytes += size;
-        self.held += entry.span as usize;
-        self.entries.push_back((entry, size));
-        while self.held > self.capacity || (self.bytes > self.max_bytes && self.entries.len() > 1) {
-            self.evict_front();
+    /// After a time travel, a `Snapshot` of the restored state, so that the
+    /// new version can be rebuilt without the old one.
+    fn snapshot_after_travel(&mut self, e: &Entry) {
+        let decoded = wire::decode(&e.hdr, self.arena.get(e.loc), self.start);
+        let (id, target, version) = match decoded {
+            Ok(wire::Decoded::Event {
+                id: Some(id),
+                body: crate::event::EventBody::TimeTravel { target, version },
+            }) => (id, target, version),
+            _ => return,
+        };
+        match self.state_at(e.hdr.iid, Some(target)) {
+            Ok((_, state, _)) => {
+                // Already redacted: redacting again on read is harmless.
+                let made = Made::Snapshot {
+                    id: &id,
+                    iid: e.hdr.iid,
+                    type_idx: e.hdr.type_idx,
+                    conn: e.hdr.conn,
+                    version,
+                    state: &state,
+                };
+                self.append_made(&made, e.hdr.at_ns);
+            }
+            Err(err) => {
+                tracing::debug!(target: "fluxlive::recorder", error = %err, "time travel target not held");
+            }
         }
     }
 
     fn evict_front(&mut self) {
-        let Some((e, size)) = self.entries.pop_front() else {
+        let Some(e) = self.entries.pop_front() else {
             return;
         };
-        self.bytes -= size;
-        self.held -= e.span as usize;
-        self.fold(e);
+        self.bytes -= e.loc.len as usize + std::mem::size_of::<Entry>();
+        self.held -= e.span() as usize;
+        self.fold(&e);
+        self.arena.release(e.loc);
     }
 
     /// Folds an evicted entry into its instance's base. Only entries that
     /// change state (or end the instance) touch the track.
-    fn fold(&mut self, e: Entry) {
-        let (Some(key), Body::Event(ev)) = (e.instance, e.body) else {
+    fn fold(&mut self, e: &Entry) {
+        if !e.hdr.has_instance() {
             return;
-        };
-        match ev {
-            EventBody::Unmount { .. } => {
-                self.tracks.remove(&key.iid);
+        }
+        match e.hdr.kind {
+            kind::UNMOUNT => {
+                self.tracks.remove(&e.hdr.iid);
             }
-            EventBody::Mount { .. }
-            | EventBody::Snapshot { .. }
-            | EventBody::Diff { .. }
-            | EventBody::Action { diff: Some(_), .. } => {
-                let meta = key.meta;
-                let t = self.tracks.entry(key.iid).or_insert_with(|| Track {
-                    key,
-                    conn: e.conn,
-                    base: None,
-                    base_seq: 0,
-                    base_ts: 0,
-                });
-                fold_event(&mut t.base, meta, ev);
-                t.base_seq = e.seq + u64::from(e.span) - 1;
+            kind::MOUNT | kind::SNAPSHOT | kind::DIFF | kind::ACTION => {
+                let bytes = self.arena.get(e.loc);
+                let change = match wire::state_change(&e.hdr, bytes) {
+                    Ok(Some(c)) => c,
+                    Ok(None) => return,
+                    Err(err) => {
+                        tracing::warn!(target: "fluxlive::recorder", error = %err, "evicted entry does not decode");
+                        return;
+                    }
+                };
+                let meta = self.meta(&e.hdr).unwrap_or(&UNKNOWN);
+                let t = match self.tracks.entry(e.hdr.iid) {
+                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => v.insert(Track {
+                        id: entry_id(&e.hdr, bytes),
+                        type_idx: e.hdr.type_idx,
+                        conn: e.hdr.conn,
+                        base: None,
+                        base_seq: 0,
+                        base_ts: 0,
+                    }),
+                };
+                apply_change(&mut t.base, meta, change);
+                t.base_seq = e.last_seq();
                 t.base_ts = e.ts_us;
             }
             _ => {}
@@ -500,26 +584,31 @@ impl History {
         version: Option<u64>,
     ) -> Result<(u64, Value, &'static TypeMeta), StateAtError> {
         let track = self.tracks.get(&iid);
-        let mut meta = track.map(|t| t.key.meta);
+        let mut meta = track.and_then(|t| self.types.get(t.type_idx as usize).copied());
         let mut cur = track.and_then(|t| t.base.clone());
-        let unavailable = StateAtError::VersionUnavailable { iid, version };
         if let (Some(v), Some(m)) = (version, meta) {
             if let Some(c) = cur.as_ref().filter(|c| c.version == v) {
                 return Ok((c.version, c.state.clone(), m));
             }
         }
-        for (e, _) in &self.entries {
-            let (Some(k), Body::Event(ev)) = (&e.instance, &e.body) else {
-                continue;
-            };
-            if k.iid != iid {
+        for e in &self.entries {
+            if !e.hdr.has_instance() || e.hdr.iid != iid {
                 continue;
             }
-            meta = Some(k.meta);
-            step_event(&mut cur, k.meta, ev);
+            let m = self.meta(&e.hdr).unwrap_or(&UNKNOWN);
+            meta = Some(m);
+            if !matches!(
+                e.hdr.kind,
+                kind::MOUNT | kind::SNAPSHOT | kind::DIFF | kind::ACTION
+            ) {
+                continue;
+            }
+            if let Ok(Some(change)) = wire::state_change(&e.hdr, self.arena.get(e.loc)) {
+                apply_change(&mut cur, m, change);
+            }
             if let (Some(c), Some(v)) = (&cur, version) {
                 if c.version == v {
-                    return Ok((c.version, c.state.clone(), k.meta));
+                    return Ok((c.version, c.state.clone(), m));
                 }
             }
         }
@@ -528,8 +617,21 @@ impl History {
         };
         match (version, cur) {
             (None, Some(c)) => Ok((c.version, c.state, meta)),
-            _ => Err(unavailable),
+            _ => Err(StateAtError::VersionUnavailable { iid, version }),
         }
+    }
+
+    /// The records an entry stands for, from sequence number `from` on.
+    fn records_of(&self, e: &Entry, from: u64, out: &mut Vec<Record>) {
+        materialize(
+            e,
+            self.arena.get(e.loc),
+            self.meta(&e.hdr),
+            from,
+            self.caps,
+            self.start,
+            out,
+        );
     }
 
     /// Records from `cursor` on that pass `filter`, at most `max`; advances
@@ -548,23 +650,21 @@ impl History {
             more: false,
         };
         self.catch_up(cursor, now_us, &mut out);
-        let first = self
-            .entries
-            .partition_point(|(e, _)| e.last_seq() < *cursor);
+        let first = self.entries.partition_point(|e| e.last_seq() < *cursor);
         // Bound the work done under the lock when a filter matches little.
         let scan_limit = 65_536;
         let mut parts = Vec::new();
-        for (scanned, (e, _)) in self.entries.range(first..).enumerate() {
+        for (scanned, e) in self.entries.range(first..).enumerate() {
             if scanned >= scan_limit || out.records.len() >= max {
                 out.more = true;
                 break;
             }
             let from = *cursor;
             *cursor = e.last_seq() + 1;
-            if !could_match(filter, e) {
+            if !self.could_match(filter, e) {
                 continue;
             }
-            materialize(e, from, self.caps, self.start, &mut parts);
+            self.records_of(e, from, &mut parts);
             out.records
                 .extend(parts.drain(..).filter(|r| filter.matches(r)));
         }
@@ -576,13 +676,11 @@ impl History {
     /// (they stand for records already lost, and counting their sequence
     /// numbers would feed a shedding consumer's own drop reports back to it).
     pub(crate) fn skip(&self, cursor: &mut u64) -> u64 {
-        let oldest = self.entries.front().map_or(self.next_seq, |(e, _)| e.seq);
+        let oldest = self.entries.front().map_or(self.next_seq, |e| e.seq);
         let mut skipped = oldest.saturating_sub((*cursor).max(self.cleared_below));
-        let first = self
-            .entries
-            .partition_point(|(e, _)| e.last_seq() < *cursor);
-        for (e, _) in self.entries.range(first..) {
-            if !matches!(e.body, Body::Dropped { .. }) {
+        let first = self.entries.partition_point(|e| e.last_seq() < *cursor);
+        for e in self.entries.range(first..) {
+            if e.hdr.kind != kind::DROPPED {
                 let from = (*cursor).max(e.seq);
                 skipped += e.last_seq() + 1 - from;
             }
@@ -594,7 +692,7 @@ impl History {
     /// A cursor behind the oldest held entry jumps to it; the records it
     /// missed become one `Dropped { site: subscriber }` record.
     fn catch_up(&self, cursor: &mut u64, now_us: u64, out: &mut ReadOutcome) {
-        let oldest = self.entries.front().map_or(self.next_seq, |(e, _)| e.seq);
+        let oldest = self.entries.front().map_or(self.next_seq, |e| e.seq);
         if *cursor >= oldest {
             return;
         }
@@ -624,18 +722,27 @@ impl History {
     /// entry folded into it, so numbers stay increasing and unique), then
     /// every held record.
     pub(crate) fn export(&self, runtime: &str, started_unix_us: u64) -> Session {
-        let oldest = self.entries.front().map_or(self.next_seq, |(e, _)| e.seq);
+        let oldest = self.entries.front().map_or(self.next_seq, |e| e.seq);
         let mut snapshots: Vec<Record> = self
             .tracks
-            .values()
-            .filter(|t| t.base_seq > 0 && t.base_seq < oldest)
-            .filter_map(|t| {
+            .iter()
+            .filter(|(_, t)| t.base_seq > 0 && t.base_seq < oldest)
+            .filter_map(|(iid, t)| {
                 let base = t.base.as_ref()?;
+                let meta = self
+                    .types
+                    .get(t.type_idx as usize)
+                    .copied()
+                    .unwrap_or(&UNKNOWN);
                 Some(Record {
                     seq: t.base_seq,
                     ts_us: t.base_ts,
                     conn: t.conn,
-                    instance: Some(t.key.to_ref()),
+                    instance: Some(fluxlive_protocol::record::InstanceRef {
+                        iid: *iid,
+                        id: t.id.clone(),
+                        component: meta.name.to_owned(),
+                    }),
                     body: RecordBody::Snapshot {
                         version: base.version,
                         state: base.state.clone(),
@@ -645,105 +752,70 @@ impl History {
             .collect();
         snapshots.sort_by_key(|r| r.seq);
         let mut records = snapshots;
-        for (e, _) in &self.entries {
-            materialize(e, 0, self.caps, self.start, &mut records);
+        for e in &self.entries {
+            self.records_of(e, 0, &mut records);
         }
         Session {
             header: SessionHeader::new(runtime, started_unix_us, records.len() as u64),
             records,
         }
     }
+
+    /// A cheap pre-check of `filter` on an entry, so that a narrow filter
+    /// does not pay for decoding entries it rejects. Never rejects an entry
+    /// whose records would match: the full [`Filter::matches`] runs afterwards.
+    fn could_match(&self, filter: &Filter, e: &Entry) -> bool {
+        let kind = e.record_kind();
+        if kind == RecordKind::Dropped {
+            return true;
+        }
+        let several = e.span() > 1;
+        if !filter.kinds.is_empty()
+            && !filter.kinds.contains(&kind)
+            && !(several
+                && (filter.kinds.contains(&RecordKind::Diff)
+                    || filter.kinds.contains(&RecordKind::Emit)))
+        {
+            return false;
+        }
+        if !filter.instances.is_empty() || !filter.types.is_empty() {
+            let Some(meta) = self.meta(&e.hdr) else {
+                return false;
+            };
+            if !filter.instances.is_empty() && !filter.instances.contains(&e.hdr.iid) {
+                return false;
+            }
+            if !filter.types.is_empty() && !filter.types.iter().any(|t| t == meta.name) {
+                return false;
+            }
+        }
+        if !filter.methods.is_empty() {
+            // Only action records match a method filter.
+            if kind != RecordKind::Action {
+                return false;
+            }
+            if let Ok(method) = wire::action_method(&e.hdr, self.arena.get(e.loc)) {
+                if !filter.methods.iter().any(|m| m == method) {
+                    return false;
+                }
+            }
+        }
+        true
+    }
 }
 
-/// A cheap pre-check of `filter` on an entry, so that a narrow filter does
-/// not pay for converting entries it rejects. Never rejects an entry whose
-/// record would match: the full [`Filter::matches`] runs afterwards.
-fn could_match(filter: &Filter, e: &Entry) -> bool {
-    let kind = e.body.kind();
-    if kind == RecordKind::Dropped {
-        return true;
+/// The instance id at the start of an entry's body.
+fn entry_id(hdr: &Header, bytes: &[u8]) -> String {
+    match wire::decode(hdr, bytes, Instant::now()) {
+        Ok(wire::Decoded::Event { id: Some(id), .. }) => id.to_string(),
+        _ => String::new(),
     }
-    let several = e.span > 1;
-    if !filter.kinds.is_empty()
-        && !filter.kinds.contains(&kind)
-        && !(several
-            && (filter.kinds.contains(&RecordKind::Diff)
-                || filter.kinds.contains(&RecordKind::Emit)))
-    {
-        return false;
-    }
-    if !filter.instances.is_empty() || !filter.types.is_empty() {
-        let Some(k) = &e.instance else {
-            return false;
-        };
-        if !filter.instances.is_empty() && !filter.instances.contains(&k.iid) {
-            return false;
-        }
-        if !filter.types.is_empty() && !filter.types.iter().any(|t| t == k.meta.name) {
-            return false;
-        }
-    }
-    if !filter.methods.is_empty() {
-        // Only action records match a method filter.
-        let Body::Event(EventBody::Action { method, .. }) = &e.body else {
-            return false;
-        };
-        if !filter.methods.iter().any(|m| m == method) {
-            return false;
-        }
-    }
-    true
 }
 
-/// Approximate memory held by an entry, for the byte budget. Cheap on the
-/// collector's path: a diff is sized by its encoded frame, not by walking it.
-fn entry_size(e: &Entry) -> usize {
-    const FIXED: usize = 224;
-    let unbounded = usize::MAX;
-    let body = match &e.body {
-        Body::Dropped { reason, .. } => reason.len(),
-        Body::Recording { .. } => 0,
-        Body::Event(ev) => match ev {
-            EventBody::Mount { props, state, .. } => {
-                approx_size(props, unbounded) + approx_size(state, unbounded)
-            }
-            EventBody::Snapshot { state, .. } => approx_size(state, unbounded),
-            EventBody::Action {
-                args,
-                outcome,
-                diff,
-                emits,
-                ..
-            } => {
-                let out = match outcome {
-                    Ok(v) => approx_size(v, unbounded),
-                    Err((_, message)) => message.len(),
-                };
-                let diff = diff
-                    .as_ref()
-                    .map_or(0, |d| FIXED + d.bytes as usize + 48 * d.ops.0.len());
-                let emits: usize = emits
-                    .iter()
-                    .map(|(name, data)| FIXED + name.len() + approx_size(data, unbounded))
-                    .sum();
-                args.iter()
-                    .map(|a| approx_size(a, unbounded))
-                    .sum::<usize>()
-                    + out
-                    + diff
-                    + emits
-            }
-            EventBody::Diff { ops, bytes, .. } => *bytes as usize + 48 * ops.0.len(),
-            EventBody::Emit { data, .. } => approx_size(data, unbounded),
-            EventBody::Panic { message, .. } => message.len(),
-            EventBody::Render(r) => r.trace.as_ref().map_or(0, String::len),
-            EventBody::ClientSpan(s) => s.method.len() + s.trace.len(),
-            EventBody::ConnOpen { .. }
-            | EventBody::ConnClose { .. }
-            | EventBody::Unmount { .. }
-            | EventBody::Resume { .. }
-            | EventBody::TimeTravel { .. } => 0,
-        },
-    };
-    FIXED + body
+/// The `count` of an encoded `Dropped` record.
+fn wire_dropped_count(bytes: &[u8], hdr: &Header) -> u64 {
+    match wire::decode(hdr, bytes, Instant::now()) {
+        Ok(wire::Decoded::Dropped { count, .. }) => count,
+        _ => 1,
+    }
 }

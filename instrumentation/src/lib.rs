@@ -18,6 +18,7 @@
 //!
 //! [`Record`]: fluxlive_protocol::record::Record
 
+mod codec;
 mod collector;
 mod convert;
 mod debug_session;
@@ -28,6 +29,7 @@ mod recorder;
 mod redact;
 mod ring;
 mod subscription;
+mod wire;
 
 pub use debug_session::{run_debug_session, DebugLimits, DebugOps, CAPABILITIES};
 

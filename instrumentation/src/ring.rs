@@ -2,8 +2,12 @@
 //!
 //! A thread's first `record` for a recorder creates its ring and hands the
 //! consumer half to the collector (a cold path with a mutex); every later
-//! push is a thread-local lookup, a fullness check, one atomic ticket and a
-//! move into a ring slot: no lock, no allocation, no formatting.
+//! push is a thread-local lookup, an encoding of the event into a reused
+//! thread-local buffer ([`wire`](crate::wire)), a room check, one atomic
+//! ticket and a copy of those bytes into the ring: no lock, no allocation
+//! after warm-up, no formatting. The rings hold bytes, not events, so no
+//! allocation made on an app thread is ever freed by the collector (see
+//! [`codec`](crate::codec) for why that matters).
 //!
 //! # Ordering across threads
 //!
@@ -26,8 +30,9 @@
 //! counter and reported by the collector as a `Dropped { site: ring }`
 //! record.
 
-use crate::event::Event;
+use crate::event::{Event, TypeMeta};
 use crate::recorder::Shared;
+use crate::wire::{encode_event, set_ticket};
 use ringbuf::traits::{Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 use std::cell::RefCell;
@@ -35,13 +40,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// One ring slot.
-#[derive(Debug)]
-pub(crate) struct Slot {
-    pub(crate) ticket: u64,
-    pub(crate) at: Instant,
-    pub(crate) ev: Event,
-}
+/// Ring bytes per slot of [`RecorderBuilder::ring_capacity`](crate::RecorderBuilder::ring_capacity):
+/// an encoded counter action with its diff and one emit is about 190 bytes.
+pub(crate) const SLOT_BYTES: usize = 256;
 
 /// Counters shared by a ring's producer and the collector.
 #[derive(Debug, Default)]
@@ -52,13 +53,17 @@ pub(crate) struct RingStats {
 
 struct LocalRing {
     recorder: u64,
-    prod: HeapProd<Slot>,
+    prod: HeapProd<u8>,
     stats: Arc<RingStats>,
+    /// Reused encoding buffer.
+    scratch: Vec<u8>,
+    /// Types this thread has registered, with their registry index.
+    types: Vec<(&'static TypeMeta, u32)>,
 }
 
 /// The collector's end of one ring.
 pub(crate) struct RingCons {
-    pub(crate) cons: HeapCons<Slot>,
+    pub(crate) cons: HeapCons<u8>,
     pub(crate) stats: Arc<RingStats>,
     /// `stats.dropped` as last reported.
     pub(crate) seen_dropped: u64,
@@ -68,9 +73,20 @@ thread_local! {
     static RINGS: RefCell<Vec<LocalRing>> = const { RefCell::new(Vec::new()) };
 }
 
+impl LocalRing {
+    fn type_index(&mut self, meta: &'static TypeMeta, shared: &Shared) -> u32 {
+        if let Some((_, i)) = self.types.iter().find(|(m, _)| std::ptr::eq(*m, meta)) {
+            return *i;
+        }
+        let i = shared.type_index(meta);
+        self.types.push((meta, i));
+        i
+    }
+}
+
 /// Pushes `ev` into this thread's ring for `shared`'s recorder.
 #[inline]
-pub(crate) fn push(shared: &Shared, at: Instant, ev: Event) {
+pub(crate) fn push(shared: &Shared, at: Instant, ev: &Event) {
     let pushed = RINGS.try_with(|cell| {
         let Ok(mut rings) = cell.try_borrow_mut() else {
             return false;
@@ -82,20 +98,32 @@ pub(crate) fn push(shared: &Shared, at: Instant, ev: Event) {
         let Some(ring) = rings.get_mut(idx) else {
             return false;
         };
-        if ring.prod.is_full() {
+        let type_idx = match &ev.instance {
+            Some(k) => ring.type_index(k.meta, shared),
+            None => 0,
+        };
+        let at_ns = u64::try_from(at.saturating_duration_since(shared.start).as_nanos())
+            .unwrap_or(u64::MAX);
+        let mut buf = std::mem::take(&mut ring.scratch);
+        encode_event(ev, at_ns, type_idx, shared.start, &mut buf);
+        let cap = ring.prod.capacity().get();
+        let before = ring.prod.occupied_len();
+        if cap - before < buf.len() {
             ring.stats.dropped.fetch_add(1, Ordering::Release);
-            return true;
+        } else {
+            let ticket = shared.tickets.fetch_add(1, Ordering::AcqRel);
+            set_ticket(&mut buf, ticket);
+            // Fits (checked above, and only this thread pushes): all of it goes in.
+            let _ = ring.prod.push_slice(&buf);
+            // Crossing half full: wake the collector now rather than at its
+            // next poll, so a busy machine does not overflow the ring while it sleeps.
+            if before < cap / 2 && before + buf.len() >= cap / 2 {
+                shared.wake();
+            }
         }
-        let ticket = shared.tickets.fetch_add(1, Ordering::AcqRel);
-        if let Err(slot) = ring.prod.try_push(Slot { ticket, at, ev }) {
-            // Unreachable while this thread is the only producer; if it ever
-            // happens the ticket must still be accounted for.
-            shared.lost_ticket(slot.ticket);
-        }
-        // Crossing half full: wake the collector now rather than at its next
-        // poll, so a busy machine does not overflow the ring while it sleeps.
-        if ring.prod.occupied_len() == ring.prod.capacity().get() / 2 {
-            shared.wake();
+        // Keep the buffer, unless one huge event grew it.
+        if buf.capacity() <= 64 << 10 {
+            ring.scratch = buf;
         }
         true
     });
@@ -109,7 +137,8 @@ pub(crate) fn push(shared: &Shared, at: Instant, ev: Event) {
 fn register(rings: &mut Vec<LocalRing>, shared: &Shared) -> usize {
     // Forget rings whose recorder has stopped (its collector dropped the consumer).
     rings.retain(|r| r.prod.read_is_held());
-    let (prod, cons) = HeapRb::<Slot>::new(shared.ring_capacity.max(1)).split();
+    let bytes = shared.ring_capacity.max(1).saturating_mul(SLOT_BYTES);
+    let (prod, cons) = HeapRb::<u8>::new(bytes).split();
     let stats = Arc::new(RingStats::default());
     shared.adopt_ring(RingCons {
         cons,
@@ -120,6 +149,8 @@ fn register(rings: &mut Vec<LocalRing>, shared: &Shared) -> usize {
         recorder: shared.id,
         prod,
         stats,
+        scratch: Vec::with_capacity(512),
+        types: Vec::new(),
     });
     rings.len() - 1
 }
