@@ -6,6 +6,10 @@ use crate::exporter::OtelExporter;
 use fluxlive_instrumentation::{DropSite, Filter, Recorder};
 use fluxlive_protocol::record::RecordBody;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// Pause between two bulk skips while the exporter sheds.
+const SHED_PAUSE: Duration = Duration::from_millis(20);
 
 /// A running live export: the exporter plus the task feeding it from the
 /// recorder. Call [`shutdown`](Self::shutdown) at exit to flush.
@@ -37,6 +41,9 @@ pub fn attach(recorder: &Recorder, config: OtelConfig) -> Result<Attached, Error
             // would otherwise cost the app.
             if let Some(reason) = feed_exporter.shedding() {
                 feed_exporter.shed(sub.skip_to_end(), reason);
+                // Shed in bulk: waking at every recorder pass to skip a
+                // millisecond of records cost more than the skipping.
+                tokio::time::sleep(SHED_PAUSE).await;
                 continue;
             }
             while let Some(mut batch) = sub.try_recv() {

@@ -81,6 +81,11 @@ struct Shared {
     /// While the collector is unreachable: end of the back-off, in µs
     /// since `epoch` (0: reachable). Read by [`OtelExporter::shedding`].
     down_until_us: AtomicU64,
+    /// After a back-off, one batch is let through to probe the collector
+    /// and everything else is shed until its answer, or until this time
+    /// (µs since `epoch`; a probe that produced no request must not stall
+    /// the export for good).
+    probe_until_us: AtomicU64,
     counters: Counters,
     on_drop: Mutex<Option<Arc<DropCallback>>>,
 }
@@ -158,6 +163,7 @@ impl OtelExporter {
             queued: AtomicUsize::new(0),
             epoch: Instant::now(),
             down_until_us: AtomicU64::new(0),
+            probe_until_us: AtomicU64::new(0),
             counters: Counters::default(),
             on_drop: Mutex::new(None),
         });
@@ -198,6 +204,8 @@ impl OtelExporter {
             pending: Vec::new(),
             batch_due: None,
             next_tick: after(now, config.linger),
+            next_report: now,
+            report_pending: false,
             failing: false,
             down_until: None,
             down_for: FIRST_DOWN,
@@ -239,8 +247,27 @@ impl OtelExporter {
     /// skip them without building them and call [`shed`](Self::shed).
     pub fn shedding(&self) -> Option<&'static str> {
         let down = self.shared.down_until_us.load(Ordering::Relaxed);
-        if down > 0 && micros_since(self.shared.epoch) < down {
-            return Some("collector_unreachable");
+        if down > 0 {
+            let now = micros_since(self.shared.epoch);
+            if now < down {
+                return Some("collector_unreachable");
+            }
+            // Past the back-off: the first caller sends a probe batch.
+            let probe = self.shared.probe_until_us.load(Ordering::Acquire);
+            if now < probe
+                || self
+                    .shared
+                    .probe_until_us
+                    .compare_exchange(
+                        probe,
+                        now + PROBE_WINDOW_US,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    )
+                    .is_err()
+            {
+                return Some("collector_unreachable");
+            }
         }
         if self.closed.load(Ordering::Relaxed)
             || self.shared.queued.load(Ordering::Relaxed) >= self.shared.capacity
@@ -444,7 +471,18 @@ struct Worker {
     /// no CPU. Doubles on each consecutive failure, up to [`MAX_DOWN`].
     down_until: Option<Instant>,
     down_for: Duration,
+    /// Drop reports are aggregated: at most one per [`REPORT_EVERY`], so a
+    /// feeder shedding at every recorder pass does not turn into a
+    /// `Dropped` record (and two thread wake-ups) per pass.
+    next_report: Instant,
+    report_pending: bool,
 }
+
+/// Shortest time between two drop reports of the same kind.
+const REPORT_EVERY: Duration = Duration::from_millis(100);
+
+/// How long the records of one probe batch may take to produce a request.
+const PROBE_WINDOW_US: u64 = 2_000_000;
 
 /// First and longest pause after the collector was found unreachable.
 const FIRST_DOWN: Duration = Duration::from_millis(500);
@@ -466,6 +504,9 @@ impl Worker {
             if let Some(m) = &self.metrics {
                 wake = wake.min(m.next_due);
             }
+            if self.report_pending {
+                wake = wake.min(self.next_report);
+            }
             match self.rx.recv_timeout(wake.saturating_duration_since(now)) {
                 Ok(Msg::Records(records)) => self.ingest(records),
                 Ok(Msg::Report) => {}
@@ -473,7 +514,7 @@ impl Worker {
                     self.mapper.flush_pending(&mut self.pending);
                     self.send_spans(Some(deadline));
                     self.send_metrics(Some(deadline));
-                    self.report_queue_drops();
+                    self.report_drops(true);
                     let _ = ack.send(());
                 }
                 Ok(Msg::Shutdown(deadline, ack)) => {
@@ -488,7 +529,7 @@ impl Worker {
                 }
             }
             self.on_time(Instant::now());
-            self.report_queue_drops();
+            self.report_drops(false);
         }
     }
 
@@ -506,7 +547,7 @@ impl Worker {
         self.mapper.drain(&mut self.pending);
         self.send_spans(Some(deadline));
         self.send_metrics(Some(deadline));
-        self.report_queue_drops();
+        self.report_drops(true);
         for ack in acks {
             let _ = ack.send(());
         }
@@ -526,9 +567,9 @@ impl Worker {
                 self.shared.report(n, "collector_unreachable");
                 return;
             }
-            // Try again with the next batch.
+            // Try again with the next batch (feeders keep shedding until
+            // its answer: `down_until_us` stays set until a send succeeds).
             self.down_until = None;
-            self.shared.down_until_us.store(0, Ordering::Relaxed);
         }
         for r in &records {
             if let Some(m) = &mut self.metrics {
@@ -557,6 +598,21 @@ impl Worker {
         if self.metrics.as_ref().is_some_and(|m| now >= m.next_due) {
             self.send_metrics(None);
         }
+    }
+
+    /// Reports drops counted outside the export thread (queue full, shed),
+    /// at most once per [`REPORT_EVERY`] unless `now`.
+    fn report_drops(&mut self, now: bool) {
+        let at = Instant::now();
+        if !now && at < self.next_report {
+            let c = &self.shared.counters;
+            self.report_pending = c.unreported_drops.load(Ordering::Relaxed) > 0
+                || c.unreported_unreachable.load(Ordering::Relaxed) > 0;
+            return;
+        }
+        self.next_report = after(at, REPORT_EVERY);
+        self.report_pending = false;
+        self.report_queue_drops();
     }
 
     fn report_queue_drops(&self) {
@@ -623,6 +679,8 @@ impl Worker {
                         self.failing = false;
                     }
                     self.down_for = FIRST_DOWN;
+                    self.shared.down_until_us.store(0, Ordering::Relaxed);
+                    self.shared.probe_until_us.store(0, Ordering::Release);
                 }
                 Err(f) => {
                     c.batches_failed.fetch_add(1, Ordering::Relaxed);
@@ -638,6 +696,11 @@ impl Worker {
                             Ordering::Relaxed,
                         );
                         self.down_for = (self.down_for * 2).min(MAX_DOWN);
+                        self.shared.probe_until_us.store(0, Ordering::Release);
+                    } else {
+                        // Reachable (it answered, or timed out): not backing off.
+                        self.shared.down_until_us.store(0, Ordering::Relaxed);
+                        self.shared.probe_until_us.store(0, Ordering::Release);
                     }
                     if self.failing {
                         tracing::debug!(target: "fluxlive_otel", failure = ?f, spans = n, "OTLP span export failed");

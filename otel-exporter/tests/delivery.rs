@@ -308,3 +308,41 @@ fn a_collector_found_down_costs_no_mapping_until_it_is_tried_again() {
     );
     assert_eq!(s.spans_exported, 0);
 }
+
+#[test]
+fn after_a_back_off_one_probe_batch_goes_through_and_the_rest_is_shed() {
+    let port = closed_port();
+    let e = OtelExporter::start(config(&format!("http://127.0.0.1:{port}"))).unwrap();
+    let drops = watch_drops(&e);
+    assert_eq!(e.shedding(), None);
+    e.offer(&mounts(1));
+    common::wait_for("the first failed batch", Duration::from_secs(10), || {
+        e.stats().batches_failed >= 1
+    });
+    assert_eq!(e.shedding(), Some("collector_unreachable"));
+    // When the back-off ends, exactly one caller is told to go ahead …
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while e.shedding().is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the back-off never ended"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // … and everyone else keeps shedding while its probe is out.
+    assert_eq!(e.shedding(), Some("collector_unreachable"));
+    e.offer(&mounts(2));
+    common::wait_for("the probe to fail", Duration::from_secs(10), || {
+        e.stats().batches_failed >= 2
+    });
+    assert_eq!(e.shedding(), Some("collector_unreachable"));
+    e.shed(40, "collector_unreachable");
+    common::wait_for("every loss reported", Duration::from_secs(10), || {
+        total(&drops, "collector_unreachable") == 1 + 2 + 40
+    });
+    let s = e.stats();
+    assert_eq!(
+        (s.records_offered, s.records_dropped, s.spans_dropped),
+        (43, 40, 3)
+    );
+}
