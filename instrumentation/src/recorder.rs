@@ -162,7 +162,9 @@ impl Default for RecorderBuilder {
 }
 
 impl RecorderBuilder {
-    /// Most records the history keeps (default 100 000).
+    /// Records the history keeps (default 100 000). Eviction runs in
+    /// batches, so it may briefly hold up to 1/32 more before dropping back
+    /// to this many; the byte budget works the same way.
     pub fn history(mut self, records: usize) -> Self {
         self.history = records.max(1);
         self

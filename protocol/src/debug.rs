@@ -325,7 +325,8 @@ pub struct ComponentInfo {
 /// Bounds of the flight recorder.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HistoryBounds {
-    /// Most records held.
+    /// Records held at steady state (eviction runs in batches: for a
+    /// moment the history may hold up to 1/32 more).
     pub capacity: usize,
     /// Oldest sequence number held (0 when empty).
     pub oldest_seq: u64,
