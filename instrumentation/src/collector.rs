@@ -2,10 +2,11 @@
 //! appends the events to the history as they are (records are built only
 //! when read), wakes subscribers and answers flushes.
 
+use crate::history::History;
 use crate::recorder::{lock, Shared};
 use crate::ring::RingCons;
 use crate::subscription::Watermark;
-use crate::wire::{Made, HEADER};
+use crate::wire::{Header, Made, HEADER};
 use fluxlive_protocol::record::DropSite;
 use ringbuf::traits::{Consumer, Observer};
 use ringbuf::HeapCons;
@@ -36,6 +37,8 @@ pub(crate) struct Pending {
 /// What a side ticket stands for.
 #[derive(Debug)]
 pub(crate) enum Item {
+    /// An encoded event too big for its thread's ring.
+    Entry(Vec<u8>),
     Recording(bool),
     Drop {
         count: u64,
@@ -165,23 +168,19 @@ impl Collector {
                             break;
                         };
                         let hdr = h.append_with(len, |room| r.cons.pop_slice(room));
-                        if let Some(hdr) = hdr {
-                            if hdr.has_instance() && hdr.type_idx as usize >= h.types_len() {
-                                h.sync_types(&lock(&shared.type_registry));
-                            }
-                            if hdr.kind == crate::wire::kind::MOUNT {
-                                let meta = lock(&shared.type_registry)
-                                    .get(hdr.type_idx as usize)
-                                    .copied();
-                                if let Some(m) = meta {
-                                    lock(&shared.types).entry(m.name).or_insert(m);
-                                }
-                            }
-                        }
+                        appended_entry(&shared, &mut h, hdr);
                     }
                     Next::Side(p) => {
                         let at_ns = nanos_since(shared.start, p.at);
                         match p.item {
+                            Item::Entry(bytes) => {
+                                let n = bytes.len();
+                                let hdr = h.append_with(n, |room| {
+                                    room.copy_from_slice(&bytes);
+                                    n
+                                });
+                                appended_entry(&shared, &mut h, hdr);
+                            }
                             Item::Recording(on) => h.append_made(&Made::Recording(on), at_ns),
                             Item::Drop {
                                 count,
@@ -297,6 +296,23 @@ fn peek_head(cons: &HeapCons<u8>) -> Option<(usize, u64)> {
     let mut t = [0u8; 8];
     t.copy_from_slice(&head[4..12]);
     Some((len, u64::from_le_bytes(t)))
+}
+
+/// Bookkeeping after an event entry was appended: the history learns new
+/// types, and mounts make their type known by name (for `redact_state`).
+fn appended_entry(shared: &Shared, h: &mut History, hdr: Option<Header>) {
+    let Some(hdr) = hdr else { return };
+    if hdr.has_instance() && hdr.type_idx as usize >= h.types_len() {
+        h.sync_types(&lock(&shared.type_registry));
+    }
+    if hdr.kind == crate::wire::kind::MOUNT {
+        let meta = lock(&shared.type_registry)
+            .get(hdr.type_idx as usize)
+            .copied();
+        if let Some(m) = meta {
+            lock(&shared.types).entry(m.name).or_insert(m);
+        }
+    }
 }
 
 fn nanos_since(start: Instant, at: Instant) -> u64 {

@@ -78,6 +78,21 @@ impl Shared {
         self.wake();
     }
 
+    /// Queues an encoded entry too big for a ring (a mount or snapshot
+    /// with a large state): a rare path that takes the side queue's lock.
+    pub(crate) fn push_side_entry(&self, mut bytes: Vec<u8>, at: Instant) {
+        let mut side = lock(&self.side);
+        let ticket = self.tickets.fetch_add(1, Ordering::AcqRel);
+        crate::wire::set_ticket(&mut bytes, ticket);
+        side.push(Pending {
+            ticket,
+            at,
+            item: Item::Entry(bytes),
+        });
+        drop(side);
+        self.wake();
+    }
+
     /// The registry index of `meta`, registering it (a cold path: each
     /// thread caches the indexes it has seen).
     pub(crate) fn type_index(&self, meta: &'static TypeMeta) -> u32 {
@@ -289,9 +304,10 @@ impl Recorder {
         self.shared.on.load(Ordering::Relaxed)
     }
 
-    /// Records an event. Never blocks, allocates only on a thread's first
-    /// event, never formats: when this thread's ring is full the event is
-    /// dropped and counted. The timestamp is taken here, except for actions,
+    /// Records an event. Never waits for a consumer, allocates only on a
+    /// thread's first event, never formats: when this thread's ring is full
+    /// the event is dropped and counted. (An event too big for any ring, such
+    /// as a mount with a large state, is queued under a short mutex instead.) The timestamp is taken here, except for actions,
     /// whose record is stamped with their `started` instant.
     #[inline]
     pub fn record(&self, ev: Event) {

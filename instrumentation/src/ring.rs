@@ -7,7 +7,11 @@
 //! ticket and a copy of those bytes into the ring: no lock, no allocation
 //! after warm-up, no formatting. The rings hold bytes, not events, so no
 //! allocation made on an app thread is ever freed by the collector (see
-//! [`codec`](crate::codec) for why that matters).
+//! [`codec`](crate::codec) for why that matters). An event bigger than its
+//! ring (or than a quarter of it and 4 KiB: a mount or snapshot of a large
+//! state) goes through the recorder's side queue instead, under a mutex
+//! held only to draw its ticket and queue it, so it is never dropped for
+//! size.
 //!
 //! # Ordering across threads
 //!
@@ -107,6 +111,13 @@ pub(crate) fn push(shared: &Shared, at: Instant, ev: &Event) {
         let mut buf = std::mem::take(&mut ring.scratch);
         encode_event(ev, at_ns, type_idx, shared.start, &mut buf);
         let cap = ring.prod.capacity().get();
+        if buf.len() > cap || (buf.len() > cap / 4 && buf.len() > 4096) {
+            // Too big to share a ring with others (a large mount or
+            // snapshot): the side queue takes it whole, in ticket order.
+            shared.push_side_entry(buf, at);
+            ring.scratch = Vec::with_capacity(512);
+            return true;
+        }
         let before = ring.prod.occupied_len();
         if cap - before < buf.len() {
             ring.stats.dropped.fetch_add(1, Ordering::Release);

@@ -236,3 +236,41 @@ fn skip_to_end_passes_over_everything_recorded_and_reads_what_follows() {
         [(82, RecordKind::Diff), (83, RecordKind::Action)]
     );
 }
+
+#[test]
+fn an_event_bigger_than_the_ring_is_recorded_in_order_not_dropped() {
+    // A 4 KiB ring and a mount whose state alone is about 40 KiB.
+    let rec = Recorder::builder().ring_capacity(16).build();
+    let big: Vec<String> = (0..1000).map(|i| format!("item-{i:05}-padding")).collect();
+    block_on(async {
+        rec.record(count_diff(9, 1));
+        rec.record(ev(
+            1,
+            &VAULT,
+            EventBody::Mount {
+                props: json!({}),
+                version: 1,
+                state: json!({"count": 1, "token": SECRET, "items": big}),
+            },
+        ));
+        rec.record(combined(1, 1, 0, None));
+        rec.flush().await;
+    });
+    let records = held(&rec);
+    assert_gaps_explained(&records);
+    assert_eq!(rec.dropped_total(), 0);
+    assert_eq!(
+        records.iter().map(|r| r.body.kind()).collect::<Vec<_>>(),
+        [
+            RecordKind::Diff,
+            RecordKind::Mount,
+            RecordKind::Diff,
+            RecordKind::Action
+        ]
+    );
+    let (version, state) = rec.state_at(1, Some(2)).unwrap();
+    assert_eq!(version, 2);
+    assert_eq!(state["count"], json!(2));
+    assert_eq!(state["token"], json!("[redacted]"));
+    assert_eq!(state["items"].as_array().map(Vec::len), Some(1000));
+}
