@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! len u32 (bytes after this field) | ticket u64 | at_ns u64 | conn u64 | iid u64
-//! | type u32 | flags u8 | kind u8 | span u16 | body…
+//! | type u32 | flags u8 | kind u8 | span u32 | body…
 //! ```
 //!
 //! `at_ns` counts from the recorder's start; `type` indexes the recorder's
@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Bytes in the fixed header, `len` included.
-pub(crate) const HEADER: usize = 44;
+pub(crate) const HEADER: usize = 46;
 /// Header flag: the body starts with an instance id.
 pub(crate) const HAS_INSTANCE: u8 = 1;
 
@@ -55,7 +55,7 @@ pub(crate) struct Header {
     pub(crate) type_idx: u32,
     pub(crate) flags: u8,
     pub(crate) kind: u8,
-    pub(crate) span: u16,
+    pub(crate) span: u32,
 }
 
 impl Header {
@@ -75,7 +75,7 @@ impl Header {
             type_idx: r.u32()?,
             flags: r.u8()?,
             kind: r.u8()?,
-            span: u16::from_le_bytes([r.u8()?, r.u8()?]),
+            span: r.u32()?,
         })
     }
 }
@@ -95,6 +95,7 @@ fn put_header(buf: &mut Vec<u8>, h: &Header) {
     w.u8(h.flags);
     w.u8(h.kind);
     buf.extend_from_slice(&h.span.to_le_bytes());
+    debug_assert_eq!(buf.len(), HEADER);
 }
 
 /// Writes the final length into the first four bytes.
@@ -229,7 +230,7 @@ pub(crate) fn encode_event(
         EventBody::Resume { .. } => (kind::RESUME, 1),
         EventBody::Action { diff, emits, .. } => (
             kind::ACTION,
-            1 + u16::from(diff.is_some()) + u16::try_from(emits.len()).unwrap_or(u16::MAX - 2),
+            1 + u32::from(diff.is_some()) + u32::try_from(emits.len()).unwrap_or(u32::MAX - 2),
         ),
         EventBody::Diff { .. } => (kind::DIFF, 1),
         EventBody::Render(_) => (kind::RENDER, 1),
