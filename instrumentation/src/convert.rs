@@ -107,18 +107,15 @@ pub(crate) fn materialize(
         let mut seq = e.seq;
         if let Some(d) = diff {
             if seq >= from {
-                let body = RecordBody::Diff(DiffRecord {
-                    base: d.base,
-                    version: d.version,
-                    ops: match meta {
-                        Some(m) => redact_ops(m, d.ops.clone()),
-                        None => d.ops.clone(),
-                    },
-                    bytes: d.bytes,
-                    diff_us: micros(d.diff),
-                    encode_us: micros(d.encode),
-                    trace: trace.as_deref().cloned(),
-                });
+                let body = diff_body(
+                    d.base,
+                    d.version,
+                    &d.ops,
+                    d.bytes,
+                    (d.diff, d.encode),
+                    trace.as_deref(),
+                    meta,
+                );
                 out.push(record(seq, ts_since(start, d.at), body));
             }
             seq += 1;
@@ -146,6 +143,30 @@ fn plain(e: &Entry, body: RecordBody) -> Record {
         instance: None,
         body,
     }
+}
+
+/// A diff record's body, its operations redacted.
+fn diff_body(
+    base: u64,
+    version: u64,
+    ops: &json_patch::Patch,
+    bytes: u32,
+    (diff, encode): (std::time::Duration, std::time::Duration),
+    trace: Option<&fluxlive_protocol::record::TraceContext>,
+    meta: Option<&'static TypeMeta>,
+) -> RecordBody {
+    RecordBody::Diff(DiffRecord {
+        base,
+        version,
+        ops: match meta {
+            Some(m) => redact_ops(m, ops.clone()),
+            None => ops.clone(),
+        },
+        bytes,
+        diff_us: micros(diff),
+        encode_us: micros(encode),
+        trace: trace.cloned(),
+    })
 }
 
 fn emit_body(name: &str, data: &Value, meta: Option<&'static TypeMeta>, caps: Caps) -> RecordBody {
@@ -249,18 +270,15 @@ fn convert_body(ev: &EventBody, meta: Option<&'static TypeMeta>, caps: Caps) -> 
             diff,
             encode,
             trace,
-        } => RecordBody::Diff(DiffRecord {
-            base: *base,
-            version: *version,
-            ops: match meta {
-                Some(m) => redact_ops(m, ops.clone()),
-                None => ops.clone(),
-            },
-            bytes: *bytes,
-            diff_us: micros(*diff),
-            encode_us: micros(*encode),
-            trace: trace.as_deref().cloned(),
-        }),
+        } => diff_body(
+            *base,
+            *version,
+            ops,
+            *bytes,
+            (*diff, *encode),
+            trace.as_deref(),
+            meta,
+        ),
         EventBody::Render(r) => RecordBody::Render(RenderRecord {
             version: r.version,
             apply_us: r.apply_us,

@@ -454,7 +454,7 @@ impl History {
     fn index(&mut self, hdr: Header, loc: Loc) {
         // A `Dropped` record takes the last of its `count` numbers.
         let reserve = if hdr.kind == kind::DROPPED {
-            wire_dropped_count(self.arena.get(loc), &hdr).max(1)
+            wire::dropped_count(&hdr, self.arena.get(loc)).max(1)
         } else {
             u64::from(hdr.span.max(1))
         };
@@ -551,7 +551,9 @@ impl History {
                 let t = match self.tracks.entry(e.hdr.iid) {
                     std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
                     std::collections::hash_map::Entry::Vacant(v) => v.insert(Track {
-                        id: entry_id(&e.hdr, bytes),
+                        id: wire::instance_id(&e.hdr, bytes)
+                            .unwrap_or_default()
+                            .to_owned(),
                         type_idx: e.hdr.type_idx,
                         conn: e.hdr.conn,
                         base: None,
@@ -801,21 +803,5 @@ impl History {
             }
         }
         true
-    }
-}
-
-/// The instance id at the start of an entry's body.
-fn entry_id(hdr: &Header, bytes: &[u8]) -> String {
-    match wire::decode(hdr, bytes, Instant::now()) {
-        Ok(wire::Decoded::Event { id: Some(id), .. }) => id.to_string(),
-        _ => String::new(),
-    }
-}
-
-/// The `count` of an encoded `Dropped` record.
-fn wire_dropped_count(bytes: &[u8], hdr: &Header) -> u64 {
-    match wire::decode(hdr, bytes, Instant::now()) {
-        Ok(wire::Decoded::Dropped { count, .. }) => count,
-        _ => 1,
     }
 }

@@ -526,6 +526,19 @@ pub(crate) fn state_change(h: &Header, bytes: &[u8]) -> Result<Option<StateChang
     })
 }
 
+/// The instance id at the start of an entry's body, if it names one.
+pub(crate) fn instance_id<'a>(h: &Header, bytes: &'a [u8]) -> Option<&'a str> {
+    body_after_id(h, bytes).ok().and_then(|(id, _)| id)
+}
+
+/// The `count` of an encoded `Dropped` record (1 when it does not read).
+pub(crate) fn dropped_count(h: &Header, bytes: &[u8]) -> u64 {
+    match body_after_id(h, bytes) {
+        Ok((_, mut r)) if h.kind == kind::DROPPED => r.u64().unwrap_or(1),
+        _ => 1,
+    }
+}
+
 /// The action name of an action entry.
 pub(crate) fn action_method<'a>(h: &Header, bytes: &'a [u8]) -> Result<&'a str, CodecError> {
     let (_, mut r) = body_after_id(h, bytes)?;
