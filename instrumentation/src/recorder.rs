@@ -186,7 +186,8 @@ impl RecorderBuilder {
     }
 
     /// Approximate memory the history may use, in bytes (default 64 MiB);
-    /// the oldest records are evicted past it.
+    /// the oldest records are evicted past it. Like the record count, it
+    /// may briefly run up to 1/32 over before a batch of evictions.
     pub fn history_bytes(mut self, bytes: usize) -> Self {
         self.history_bytes = bytes;
         self

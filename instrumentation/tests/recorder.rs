@@ -233,9 +233,11 @@ fn history_keeps_the_last_n_records_within_its_byte_budget() {
         }
         rec.flush().await;
     });
+    // Eviction runs in batches: the documented bound is the budget plus 1/32.
+    let bound = budget + budget / 32;
     assert!(
-        rec.history_bytes() <= budget,
-        "{} > {budget}",
+        rec.history_bytes() <= bound,
+        "{} > {bound}",
         rec.history_bytes()
     );
     assert!(rec.history_len() < 500 && rec.history_len() > 10);
