@@ -20,7 +20,8 @@
 use crate::convert::{materialize, Caps};
 use crate::error::StateAtError;
 use crate::event::TypeMeta;
-use crate::redact::{redact_ops, redact_top};
+use crate::fold;
+use crate::redact::redact_top;
 use crate::wire::{self, kind, Header, Made, StateChange};
 use fluxlive_protocol::debug::{Filter, HistoryBounds};
 use fluxlive_protocol::record::{DropSite, Record, RecordBody, RecordKind};
@@ -59,21 +60,9 @@ fn apply_diff(
     version: u64,
     ops: &[json_patch::PatchOperation],
 ) {
-    let Some(v) = cur.as_mut() else { return };
-    if v.version == version && version != base {
-        // Already there: a snapshot taken at this version came first.
+    let Some(v) = due(cur, base, version) else {
         return;
-    }
-    if v.version != base {
-        tracing::debug!(
-            target: "fluxlive::recorder",
-            have = v.version,
-            base,
-            "diff does not apply to the tracked version"
-        );
-        *cur = None;
-        return;
-    }
+    };
     // On failure the state is dropped, so the undo log of `patch` is not needed.
     if let Err(e) = json_patch::patch_unsafe(&mut v.state, ops) {
         tracing::warn!(target: "fluxlive::recorder", error = %e, "recorded diff does not apply");
@@ -81,6 +70,28 @@ fn apply_diff(
         return;
     }
     v.version = version;
+}
+
+/// The tracked state when a diff from `base` to `version` is due on it;
+/// `None` when there is nothing to do (unknown, or already at `version`).
+/// A diff whose base is not the tracked version makes the state unknown.
+fn due(cur: &mut Option<Versioned>, base: u64, version: u64) -> Option<&mut Versioned> {
+    let have = cur.as_ref()?.version;
+    if have == version && version != base {
+        // Already there: a snapshot taken at this version came first.
+        return None;
+    }
+    if have != base {
+        tracing::debug!(
+            target: "fluxlive::recorder",
+            have,
+            base,
+            "diff does not apply to the tracked version"
+        );
+        *cur = None;
+        return None;
+    }
+    cur.as_mut()
 }
 
 /// State of instance `iid` at `version` (the newest when `None`) rebuilt from
@@ -127,9 +138,21 @@ fn apply_change(cur: &mut Option<Versioned>, meta: &TypeMeta, change: StateChang
             redact_top(meta, &mut state);
             *cur = Some(Versioned { version, state });
         }
-        StateChange::Patch { base, version, ops } => {
-            let ops = redact_ops(meta, ops);
-            apply_diff(cur, base, version, &ops.0);
+        StateChange::Patch {
+            base,
+            version,
+            mut ops,
+        } => {
+            let Some(v) = due(cur, base, version) else {
+                return;
+            };
+            match fold::apply_encoded(&mut ops, &mut v.state, meta) {
+                Ok(()) => v.version = version,
+                Err(e) => {
+                    tracing::warn!(target: "fluxlive::recorder", error = %e, "recorded diff does not apply");
+                    *cur = None;
+                }
+            }
         }
     }
 }

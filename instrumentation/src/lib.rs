@@ -24,6 +24,7 @@ mod convert;
 mod debug_session;
 mod error;
 mod event;
+mod fold;
 mod history;
 mod recorder;
 mod redact;

@@ -476,15 +476,15 @@ pub(crate) enum Decoded {
 }
 
 /// The state effect of an entry, decoded without the rest of its body.
-#[derive(Debug)]
-pub(crate) enum StateChange {
+pub(crate) enum StateChange<'a> {
     /// Full state at a version (mount, snapshot).
     Set { version: u64, state: Value },
-    /// A patch from `base` to `version`.
+    /// A patch from `base` to `version`, still encoded: `ops` is positioned
+    /// at it, for [`fold::apply_encoded`](crate::fold::apply_encoded).
     Patch {
         base: u64,
         version: u64,
-        ops: json_patch::Patch,
+        ops: Reader<'a>,
     },
 }
 
@@ -502,28 +502,30 @@ fn body_after_id<'a>(
 }
 
 /// The state effect of the entry in `bytes`, if it has one.
-pub(crate) fn state_change(h: &Header, bytes: &[u8]) -> Result<Option<StateChange>, CodecError> {
+pub(crate) fn state_change<'a>(
+    h: &Header,
+    bytes: &'a [u8],
+) -> Result<Option<StateChange<'a>>, CodecError> {
     let (_, mut r) = body_after_id(h, bytes)?;
-    Ok(match h.kind {
-        kind::MOUNT | kind::SNAPSHOT => Some(StateChange::Set {
-            version: r.u64()?,
-            state: r.value()?,
-        }),
-        kind::DIFF => Some(StateChange::Patch {
-            base: r.u64()?,
-            version: r.u64()?,
-            ops: r.ops()?,
-        }),
-        kind::ACTION => match r.u8()? {
-            0 => None,
-            _ => Some(StateChange::Patch {
-                base: r.u64()?,
+    let has_diff = match h.kind {
+        kind::MOUNT | kind::SNAPSHOT => {
+            return Ok(Some(StateChange::Set {
                 version: r.u64()?,
-                ops: r.ops()?,
-            }),
-        },
-        _ => None,
-    })
+                state: r.value()?,
+            }))
+        }
+        kind::DIFF => true,
+        kind::ACTION => r.u8()? != 0,
+        _ => false,
+    };
+    if !has_diff {
+        return Ok(None);
+    }
+    Ok(Some(StateChange::Patch {
+        base: r.u64()?,
+        version: r.u64()?,
+        ops: r,
+    }))
 }
 
 /// The instance id at the start of an entry's body, if it names one.
