@@ -40,6 +40,8 @@ pub(crate) struct Outcome {
     pub(crate) first_error: Option<String>,
     /// Records the recorder dropped during the scenario (recording on only).
     pub(crate) rec_dropped: Option<u64>,
+    /// Actions per second of each round, in round order.
+    pub(crate) round_rates: Vec<f64>,
 }
 
 impl Outcome {
@@ -89,6 +91,7 @@ impl Outcome {
         self.cpu.recorder_ns += other.cpu.recorder_ns;
         self.errors += other.errors;
         self.first_error = self.first_error.take().or(other.first_error);
+        self.round_rates.extend(other.round_rates);
         self.rec_dropped = match (self.rec_dropped, other.rec_dropped) {
             (Some(a), Some(b)) => Some(a + b),
             (a, b) => a.or(b),
@@ -280,11 +283,17 @@ pub(crate) async fn run(
         (Some(r), Some(before)) => Some(r.dropped_total().saturating_sub(before)),
         _ => None,
     };
+    let secs = end.duration_since(start).as_secs_f64();
     Ok(Outcome {
         target,
         shape,
         actions,
-        secs: end.duration_since(start).as_secs_f64(),
+        secs,
+        round_rates: vec![if secs > 0.0 {
+            actions as f64 / secs
+        } else {
+            0.0
+        }],
         hist,
         cpu: cpu1.since(cpu0),
         errors,

@@ -172,6 +172,16 @@ pub(crate) fn targets(all: &[Outcome], mem: &[Footprint], layout: Layout) -> Str
                 o.per_sec(),
                 verdict(overhead <= 0.05)
             );
+            if let Some(p) = paired(&off.round_rates, &o.round_rates) {
+                let _ = writeln!(
+                    s,
+                    "  per round (each on round against the off round just before it, {} pairs): median {:.1} %, quartiles {:.1} % .. {:.1} %",
+                    p.pairs,
+                    p.median * 100.0,
+                    p.q1 * 100.0,
+                    p.q3 * 100.0
+                );
+            }
         }
     }
     for o in all
@@ -204,4 +214,37 @@ pub(crate) fn targets(all: &[Outcome], mem: &[Footprint], layout: Layout) -> Str
         );
     }
     s
+}
+
+/// Throughput cost of round pairs: the median and quartiles of
+/// `1 - on/off` over rounds run back to back, which a slow drift of the
+/// machine's load moves much less than the ratio of the totals.
+struct Paired {
+    pairs: usize,
+    median: f64,
+    q1: f64,
+    q3: f64,
+}
+
+fn paired(off: &[f64], on: &[f64]) -> Option<Paired> {
+    let mut costs: Vec<f64> = off
+        .iter()
+        .zip(on)
+        .filter(|(off, _)| **off > 0.0)
+        .map(|(off, on)| 1.0 - on / off)
+        .collect();
+    if costs.len() < 3 {
+        return None;
+    }
+    costs.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        let i = ((costs.len() - 1) as f64 * q).round() as usize;
+        costs.get(i).copied().unwrap_or(f64::NAN)
+    };
+    Some(Paired {
+        pairs: costs.len(),
+        median: at(0.5),
+        q1: at(0.25),
+        q3: at(0.75),
+    })
 }

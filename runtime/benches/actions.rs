@@ -269,7 +269,10 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// Off/on rounds interleaved; prints per-call medians and the overhead.
+/// Off/on rounds interleaved; prints per-call medians and the overhead,
+/// both as the ratio of the medians and as the median (with quartiles) of
+/// each on round against the off round just before it, which a drift in
+/// the machine's load moves much less.
 fn overhead(rigs: &mut Rigs, name: &str, rounds: usize, per_round: u64, socket: bool) {
     let (mut off_ns, mut on_ns) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
@@ -295,14 +298,27 @@ fn overhead(rigs: &mut Rigs, name: &str, rounds: usize, per_round: u64, socket: 
             }
         }
     }
+    let mut paired: Vec<f64> = off_ns
+        .iter()
+        .zip(&on_ns)
+        .map(|(off, on)| (on / off - 1.0) * 100.0)
+        .collect();
+    paired.sort_by(f64::total_cmp);
+    let quartile = |q: f64| {
+        let i = ((paired.len().saturating_sub(1)) as f64 * q).round() as usize;
+        paired.get(i).copied().unwrap_or(f64::NAN)
+    };
     let (off, on) = (median(off_ns), median(on_ns));
     eprintln!(
-        "{name}: recording off {:.2} µs/call ({:.0}/s), on {:.2} µs/call ({:.0}/s): overhead {:+.1} % (median of {rounds} interleaved rounds of {per_round} calls)",
+        "{name}: recording off {:.2} µs/call ({:.0}/s), on {:.2} µs/call ({:.0}/s): overhead {:+.1} % (medians of {rounds} interleaved rounds of {per_round} calls); paired rounds: median {:+.1} %, quartiles {:+.1} % .. {:+.1} %",
         off / 1000.0,
         1e9 / off,
         on / 1000.0,
         1e9 / on,
-        (on / off - 1.0) * 100.0
+        (on / off - 1.0) * 100.0,
+        quartile(0.5),
+        quartile(0.25),
+        quartile(0.75),
     );
 }
 
@@ -342,8 +358,8 @@ fn bench_actions(c: &mut Criterion) {
         });
     }
     g.finish();
-    overhead(&mut rigs, "dispatch", 21, 1000, false);
-    overhead(&mut rigs, "socket_window64", 21, 2000, true);
+    overhead(&mut rigs, "dispatch", 41, 5000, false);
+    overhead(&mut rigs, "socket_window64", 41, 10000, true);
     let rec = rigs.on.live.recorder();
     eprintln!(
         "recorder: {} records dropped over the whole run (0 = every event recorded)",
