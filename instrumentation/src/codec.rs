@@ -31,6 +31,16 @@ type Result<T> = std::result::Result<T, CodecError>;
 /// `serde_json` parses, which is 128).
 const MAX_DEPTH: usize = 160;
 
+/// Tags of the encoded patch operations.
+pub(crate) mod op {
+    pub(crate) const ADD: u8 = 0;
+    pub(crate) const REMOVE: u8 = 1;
+    pub(crate) const REPLACE: u8 = 2;
+    pub(crate) const MOVE: u8 = 3;
+    pub(crate) const COPY: u8 = 4;
+    pub(crate) const TEST: u8 = 5;
+}
+
 /// Appends to a byte buffer.
 pub(crate) struct Writer<'a>(pub(crate) &'a mut Vec<u8>);
 
@@ -133,34 +143,34 @@ impl Writer<'_> {
 
     pub(crate) fn ops(&mut self, patch: &Patch) {
         self.len(patch.0.len());
-        for op in &patch.0 {
-            match op {
+        for o in &patch.0 {
+            match o {
                 PatchOperation::Add(o) => {
-                    self.u8(0);
+                    self.u8(op::ADD);
                     self.str(o.path.as_str());
                     self.value(&o.value);
                 }
                 PatchOperation::Remove(o) => {
-                    self.u8(1);
+                    self.u8(op::REMOVE);
                     self.str(o.path.as_str());
                 }
                 PatchOperation::Replace(o) => {
-                    self.u8(2);
+                    self.u8(op::REPLACE);
                     self.str(o.path.as_str());
                     self.value(&o.value);
                 }
                 PatchOperation::Move(o) => {
-                    self.u8(3);
+                    self.u8(op::MOVE);
                     self.str(o.path.as_str());
                     self.str(o.from.as_str());
                 }
                 PatchOperation::Copy(o) => {
-                    self.u8(4);
+                    self.u8(op::COPY);
                     self.str(o.path.as_str());
                     self.str(o.from.as_str());
                 }
                 PatchOperation::Test(o) => {
-                    self.u8(5);
+                    self.u8(op::TEST);
                     self.str(o.path.as_str());
                     self.value(&o.value);
                 }
@@ -292,7 +302,7 @@ impl<'a> Reader<'a> {
     }
 
     fn pointer(&mut self) -> Result<PointerBuf> {
-        PointerBuf::parse(self.str()?).map_err(|_| CodecError("bad JSON pointer"))
+        parse_pointer(self.str()?)
     }
 
     pub(crate) fn ops(&mut self) -> Result<Patch> {
@@ -300,34 +310,44 @@ impl<'a> Reader<'a> {
         let mut ops = Vec::with_capacity(n.min(1024));
         for _ in 0..n {
             let tag = self.u8()?;
-            let path = self.pointer()?;
-            ops.push(match tag {
-                0 => PatchOperation::Add(AddOperation {
-                    path,
-                    value: self.value()?,
-                }),
-                1 => PatchOperation::Remove(RemoveOperation { path }),
-                2 => PatchOperation::Replace(ReplaceOperation {
-                    path,
-                    value: self.value()?,
-                }),
-                3 => PatchOperation::Move(MoveOperation {
-                    path,
-                    from: self.pointer()?,
-                }),
-                4 => PatchOperation::Copy(CopyOperation {
-                    path,
-                    from: self.pointer()?,
-                }),
-                5 => PatchOperation::Test(TestOperation {
-                    path,
-                    value: self.value()?,
-                }),
-                _ => return Err(CodecError("unknown patch op")),
-            });
+            let path = self.str()?;
+            ops.push(self.op_rest(tag, path)?);
         }
         Ok(Patch(ops))
     }
+
+    /// The rest of an operation whose tag and path were read.
+    pub(crate) fn op_rest(&mut self, tag: u8, path: &str) -> Result<PatchOperation> {
+        let path = parse_pointer(path)?;
+        Ok(match tag {
+            op::ADD => PatchOperation::Add(AddOperation {
+                path,
+                value: self.value()?,
+            }),
+            op::REMOVE => PatchOperation::Remove(RemoveOperation { path }),
+            op::REPLACE => PatchOperation::Replace(ReplaceOperation {
+                path,
+                value: self.value()?,
+            }),
+            op::MOVE => PatchOperation::Move(MoveOperation {
+                path,
+                from: self.pointer()?,
+            }),
+            op::COPY => PatchOperation::Copy(CopyOperation {
+                path,
+                from: self.pointer()?,
+            }),
+            op::TEST => PatchOperation::Test(TestOperation {
+                path,
+                value: self.value()?,
+            }),
+            _ => return Err(CodecError("unknown patch op")),
+        })
+    }
+}
+
+fn parse_pointer(s: &str) -> Result<PointerBuf> {
+    PointerBuf::parse(s).map_err(|_| CodecError("bad JSON pointer"))
 }
 
 #[cfg(test)]

@@ -14,15 +14,11 @@
 //! the same as applying `redact_ops(meta, ops)` with `json_patch` (a
 //! property test holds the two side by side).
 
-use crate::codec::{CodecError, Reader};
+use crate::codec::{op, CodecError, Reader};
 use crate::event::TypeMeta;
 use crate::redact::redact_ops;
 use fluxlive_protocol::REDACTED;
-use json_patch::jsonptr::PointerBuf;
-use json_patch::{
-    AddOperation, CopyOperation, MoveOperation, Patch, PatchOperation, RemoveOperation,
-    ReplaceOperation, TestOperation,
-};
+use json_patch::Patch;
 use serde_json::Value;
 
 /// Why encoded ops could not be applied. Either way the state they were
@@ -34,13 +30,6 @@ pub(crate) enum FoldError {
     #[error("patch op {index} does not apply: {reason}")]
     Apply { index: usize, reason: String },
 }
-
-const ADD: u8 = 0;
-const REMOVE: u8 = 1;
-const REPLACE: u8 = 2;
-const MOVE: u8 = 3;
-const COPY: u8 = 4;
-const TEST: u8 = 5;
 
 /// Reads the ops [`Writer::ops`](crate::codec::Writer::ops) wrote and applies
 /// each to `state`, redacting `meta`'s fields as [`redact_ops`] does.
@@ -58,14 +47,14 @@ pub(crate) fn apply_encoded(
             reason: format!("{reason} at {path:?}"),
         };
         match tag {
-            ADD | REPLACE | REMOVE if plain(path) => {
-                let value = if tag == REMOVE {
+            op::ADD | op::REPLACE | op::REMOVE if plain(path) => {
+                let value = if tag == op::REMOVE {
                     None
                 } else {
                     Some(r.value()?)
                 };
                 let (first, whole) = first_segment(path);
-                if meta.is_redacted(first) && !(tag == REMOVE && whole) {
+                if meta.is_redacted(first) && !(tag == op::REMOVE && whole) {
                     // Every write to a redacted field or below it reads as
                     // `add /<field> "[redacted]"`.
                     let Value::Object(map) = state else {
@@ -75,14 +64,14 @@ pub(crate) fn apply_encoded(
                     continue;
                 }
                 let done = match (tag, value) {
-                    (ADD, Some(v)) => add(state, path, v),
-                    (REPLACE, Some(v)) => replace(state, path, v),
+                    (op::ADD, Some(v)) => add(state, path, v),
+                    (op::REPLACE, Some(v)) => replace(state, path, v),
                     _ => remove(state, path),
                 };
                 done.map_err(fail)?;
             }
             _ => {
-                let op = read_op(r, tag, path)?;
+                let op = r.op_rest(tag, path)?;
                 let ops = redact_ops(meta, Patch(vec![op]));
                 json_patch::patch_unsafe(state, &ops.0).map_err(|e| FoldError::Apply {
                     index,
@@ -106,36 +95,6 @@ fn first_segment(path: &str) -> (&str, bool) {
         Some((first, _)) => (first, false),
         None => (rest, true),
     }
-}
-
-/// Builds one op for the general path.
-fn read_op(r: &mut Reader<'_>, tag: u8, path: &str) -> Result<PatchOperation, CodecError> {
-    let ptr = |p: &str| PointerBuf::parse(p).map_err(|_| CodecError("bad JSON pointer"));
-    let path = ptr(path)?;
-    Ok(match tag {
-        ADD => PatchOperation::Add(AddOperation {
-            path,
-            value: r.value()?,
-        }),
-        REMOVE => PatchOperation::Remove(RemoveOperation { path }),
-        REPLACE => PatchOperation::Replace(ReplaceOperation {
-            path,
-            value: r.value()?,
-        }),
-        MOVE => PatchOperation::Move(MoveOperation {
-            path,
-            from: ptr(r.str()?)?,
-        }),
-        COPY => PatchOperation::Copy(CopyOperation {
-            path,
-            from: ptr(r.str()?)?,
-        }),
-        TEST => PatchOperation::Test(TestOperation {
-            path,
-            value: r.value()?,
-        }),
-        _ => return Err(CodecError("unknown patch op")),
-    })
 }
 
 /// `serde_json`'s array index rule for a path segment (what
