@@ -283,21 +283,18 @@ pub(crate) async fn run(
         (Some(r), Some(before)) => Some(r.dropped_total().saturating_sub(before)),
         _ => None,
     };
-    let secs = end.duration_since(start).as_secs_f64();
-    Ok(Outcome {
+    let mut outcome = Outcome {
         target,
         shape,
         actions,
-        secs,
-        round_rates: vec![if secs > 0.0 {
-            actions as f64 / secs
-        } else {
-            0.0
-        }],
+        secs: end.duration_since(start).as_secs_f64(),
+        round_rates: Vec::new(),
         hist,
         cpu: cpu1.since(cpu0),
         errors,
         first_error,
         rec_dropped,
-    })
+    };
+    outcome.round_rates.push(outcome.per_sec());
+    Ok(outcome)
 }

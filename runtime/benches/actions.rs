@@ -263,10 +263,11 @@ fn setup() -> Result<Rigs, Failed> {
     Ok(Rigs { rt, off, on })
 }
 
-/// Median of per-call nanoseconds over interleaved rounds.
-fn median(mut v: Vec<f64>) -> f64 {
+/// The `q` quantile (0 ..= 1) of `v`, nearest rank.
+fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
     v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    let i = (v.len().saturating_sub(1) as f64 * q).round() as usize;
+    v.get(i).copied().unwrap_or(f64::NAN)
 }
 
 /// Off/on rounds interleaved; prints per-call medians and the overhead,
@@ -298,17 +299,13 @@ fn overhead(rigs: &mut Rigs, name: &str, rounds: usize, per_round: u64, socket: 
             }
         }
     }
-    let mut paired: Vec<f64> = off_ns
+    let paired: Vec<f64> = off_ns
         .iter()
         .zip(&on_ns)
         .map(|(off, on)| (on / off - 1.0) * 100.0)
         .collect();
-    paired.sort_by(f64::total_cmp);
-    let quartile = |q: f64| {
-        let i = ((paired.len().saturating_sub(1)) as f64 * q).round() as usize;
-        paired.get(i).copied().unwrap_or(f64::NAN)
-    };
-    let (off, on) = (median(off_ns), median(on_ns));
+    let quartile = |q: f64| quantile(paired.clone(), q);
+    let (off, on) = (quantile(off_ns, 0.5), quantile(on_ns, 0.5));
     eprintln!(
         "{name}: recording off {:.2} µs/call ({:.0}/s), on {:.2} µs/call ({:.0}/s): overhead {:+.1} % (medians of {rounds} interleaved rounds of {per_round} calls); paired rounds: median {:+.1} %, quartiles {:+.1} % .. {:+.1} %",
         off / 1000.0,
