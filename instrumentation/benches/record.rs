@@ -225,46 +225,91 @@ fn bench_record(c: &mut Criterion) {
 
 /// CPU time of every collector thread in this process, from /proc
 /// (clock ticks, usually 10 ms each).
-fn collector_ticks() -> u64 {
+/// CPU time of the recorder's collector threads so far, in nanoseconds
+/// (`schedstat`'s first field; `stat`'s ticks are 10 ms coarse).
+fn collector_ns() -> u64 {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return 0;
     };
-    let mut ticks = 0;
+    let mut ns = 0;
     for t in tasks.flatten() {
         let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
         if !comm.starts_with("fluxlive-record") {
             continue;
         }
-        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
-        // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
-        let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let get = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        ticks += get(11) + get(12);
+        let stat = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
+        ns += stat
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
     }
-    ticks
+    ns
 }
 
 /// Collector CPU per diff event (conversion, history append with state
 /// folding, eviction), measured over many events: not a criterion timing.
+/// Collector CPU per diff event once the history is full, so that every
+/// event appended also evicts and folds one, from a known base (a mount
+/// first). Two workloads: one field replaced over and over (a counter: the
+/// collector folds only the last diff of each run it evicts together) and
+/// two fields replaced in turn (every evicted diff is folded).
 fn collector_cpu(rec: &Recorder, rt: &tokio::runtime::Runtime, id: &Arc<str>) {
     const EVENTS: u64 = 400_000;
-    let before = collector_ticks();
-    let mut v = 10_000_000;
-    let mut left = EVENTS;
-    while left > 0 {
-        let n = left.min(BLOCK);
-        for _ in 0..n {
-            v += 1;
-            rec.record(diff(id, v));
+    for (iid, label, fields) in [
+        (8, "one field", &["/count"][..]),
+        (9, "two fields in turn", &["/a", "/b"][..]),
+    ] {
+        let key = || {
+            Some(InstanceKey {
+                iid,
+                id: Arc::clone(id),
+                meta: &COUNTER,
+            })
+        };
+        let mut v = 1;
+        rec.record(Event {
+            conn: 1,
+            instance: key(),
+            body: EventBody::Mount {
+                props: json!({}),
+                version: v,
+                state: json!({"count": 0, "a": 0, "b": 0}),
+            },
+        });
+        let before = collector_ns();
+        let mut left = EVENTS;
+        while left > 0 {
+            let n = left.min(BLOCK);
+            for _ in 0..n {
+                let path = fields[(v as usize) % fields.len()];
+                let ops =
+                    serde_json::from_value(json!([{"op": "replace", "path": path, "value": v}]))
+                        .unwrap_or_default();
+                rec.record(Event {
+                    conn: 1,
+                    instance: key(),
+                    body: EventBody::Diff {
+                        base: v,
+                        version: v + 1,
+                        ops,
+                        bytes: 64,
+                        diff: Duration::from_micros(2),
+                        encode: Duration::from_micros(1),
+                        trace: None,
+                    },
+                });
+                v += 1;
+            }
+            rt.block_on(rec.flush());
+            left -= n;
         }
-        rt.block_on(rec.flush());
-        left -= n;
+        let ns = (collector_ns() - before) as f64 / EVENTS as f64;
+        eprintln!("collector CPU, {label}: {ns:.0} ns per diff event over {EVENTS} events");
+        if rec.state_at(iid, None).map(|(version, _)| version) != Ok(v) {
+            eprintln!("collector CPU, {label}: the newest state is not version {v}");
+        }
     }
-    let ticks = collector_ticks() - before;
-    // Linux reports these in USER_HZ, 100 per second on every common build.
-    let ns = ticks as f64 * 1e7 / EVENTS as f64;
-    eprintln!("collector CPU: {ns:.0} ns per diff event over {EVENTS} events ({ticks} ticks)");
 }
 
 criterion_group!(benches, bench_record);
