@@ -167,18 +167,26 @@ impl Collector {
                         let Some(r) = self.rings.get_mut(i) else {
                             break;
                         };
-                        let hdr = h.append_with(len, |room| r.cons.pop_slice(room));
+                        let (a, b) = r.cons.as_slices();
+                        let first = len.min(a.len());
+                        let rest = b.get(..len - first).unwrap_or(b);
+                        let whole = first + rest.len() == len;
+                        // A producer publishes whole entries, so this cannot
+                        // fail; if it did, the partial bytes go, with a log.
+                        let hdr = if whole {
+                            h.append([&a[..first], rest])
+                        } else {
+                            tracing::error!(target: "fluxlive::recorder", len, "a ring entry is cut short; dropped");
+                            None
+                        };
+                        r.cons.skip(len);
                         appended_entry(&shared, &mut h, hdr);
                     }
                     Next::Side(p) => {
                         let at_ns = nanos_since(shared.start, p.at);
                         match p.item {
                             Item::Entry(bytes) => {
-                                let n = bytes.len();
-                                let hdr = h.append_with(n, |room| {
-                                    room.copy_from_slice(&bytes);
-                                    n
-                                });
+                                let hdr = h.append([&bytes, &[]]);
                                 appended_entry(&shared, &mut h, hdr);
                             }
                             Item::Recording(on) => h.append_made(&Made::Recording(on), at_ns),

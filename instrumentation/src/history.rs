@@ -255,8 +255,10 @@ struct Chunk {
 }
 
 impl Arena {
-    /// Room for `n` bytes; returns where, and the zeroed room to fill.
-    fn reserve(&mut self, n: usize) -> (Loc, &mut [u8]) {
+    /// Appends `parts` (one entry's bytes, split where a ring wraps) and
+    /// returns where they are, with the bytes as stored.
+    fn push(&mut self, parts: [&[u8]; 2]) -> (Loc, &[u8]) {
+        let n = parts[0].len() + parts[1].len();
         let fits = self
             .chunks
             .back()
@@ -276,18 +278,20 @@ impl Arena {
                     off: 0,
                     len: 0,
                 },
-                &mut [],
+                &[],
             );
         };
         let off = c.data.len();
-        c.data.resize(off + n, 0);
+        // Extending (not resizing, then copying) writes each byte once.
+        c.data.extend_from_slice(parts[0]);
+        c.data.extend_from_slice(parts[1]);
         c.live += 1;
         let loc = Loc {
             chunk,
             off: u32::try_from(off).unwrap_or(u32::MAX),
             len: u32::try_from(n).unwrap_or(u32::MAX),
         };
-        (loc, &mut c.data[off..off + n])
+        (loc, &c.data[off..off + n])
     }
 
     fn get(&self, loc: Loc) -> &[u8] {
@@ -428,18 +432,13 @@ impl History {
         self.held
     }
 
-    /// Appends one encoded event of `n` bytes, copied in by `fill` (which
-    /// returns how many bytes it wrote). Returns the entry's header.
-    pub(crate) fn append_with(
-        &mut self,
-        n: usize,
-        fill: impl FnOnce(&mut [u8]) -> usize,
-    ) -> Option<Header> {
-        let (loc, room) = self.arena.reserve(n);
-        let written = fill(room);
-        let hdr = match Header::read(room) {
-            Ok(h) if written == n => h,
-            _ => {
+    /// Appends one encoded event, given as its bytes (in two parts where
+    /// its ring wrapped). Returns the entry's header.
+    pub(crate) fn append(&mut self, parts: [&[u8]; 2]) -> Option<Header> {
+        let (loc, stored) = self.arena.push(parts);
+        let hdr = match Header::read(stored) {
+            Ok(h) => h,
+            Err(_) => {
                 tracing::error!(target: "fluxlive::recorder", "a ring entry did not read back; dropped");
                 self.arena.release(loc);
                 return None;
@@ -453,11 +452,7 @@ impl History {
     pub(crate) fn append_made(&mut self, made: &Made<'_>, at_ns: u64) {
         let mut buf = std::mem::take(&mut self.scratch);
         wire::encode_made(made, at_ns, &mut buf);
-        let n = buf.len();
-        self.append_with(n, |room| {
-            room.copy_from_slice(&buf);
-            n
-        });
+        self.append([&buf, &[]]);
         self.scratch = buf;
     }
 

@@ -8,6 +8,7 @@ use crate::history::History;
 use crate::redact::redact_top;
 use crate::ring::{self, RingCons};
 use crate::subscription::{Subscription, Watermark};
+use crossbeam_utils::CachePadded;
 use fluxlive_protocol::debug::{Filter, HistoryBounds};
 use fluxlive_protocol::record::DropSite;
 use fluxlive_protocol::session::Session;
@@ -33,8 +34,11 @@ pub(crate) struct Shared {
     pub(crate) on: AtomicBool,
     /// False for [`Recorder::disabled`]: no collector, never records.
     pub(crate) active: bool,
-    /// Next ticket (see `ring`): the global order of recorded events.
-    pub(crate) tickets: AtomicU64,
+    /// Next ticket (see `ring`): the global order of recorded events. On
+    /// its own cache line: every push on any thread writes it, and the
+    /// fields read on each push (`id`, `start`, `on`) would otherwise sit
+    /// on the same line and miss after every other thread's push.
+    pub(crate) tickets: CachePadded<AtomicU64>,
     pub(crate) ring_capacity: usize,
     pub(crate) new_rings: Mutex<Vec<RingCons>>,
     /// Control items and events that do not come through a ring.
@@ -254,7 +258,7 @@ impl Shared {
             id: NEXT_RECORDER_ID.fetch_add(1, Ordering::Relaxed),
             on: AtomicBool::new(active),
             active,
-            tickets: AtomicU64::new(0),
+            tickets: CachePadded::new(AtomicU64::new(0)),
             ring_capacity: b.ring_capacity,
             new_rings: Mutex::new(Vec::new()),
             side: Mutex::new(Vec::new()),

@@ -85,17 +85,26 @@ fn nanos(d: Duration) -> u64 {
 }
 
 fn put_header(buf: &mut Vec<u8>, h: &Header) {
-    let mut w = Writer(buf);
-    w.u32(0);
-    w.u64(h.ticket);
-    w.u64(h.at_ns);
-    w.u64(h.conn);
-    w.u64(h.iid);
-    w.u32(h.type_idx);
-    w.u8(h.flags);
-    w.u8(h.kind);
-    buf.extend_from_slice(&h.span.to_le_bytes());
-    debug_assert_eq!(buf.len(), HEADER);
+    // Filled on the stack and appended once: one capacity check, not ten.
+    let mut head = [0u8; HEADER];
+    let fields: [&[u8]; 8] = [
+        &h.ticket.to_le_bytes(),
+        &h.at_ns.to_le_bytes(),
+        &h.conn.to_le_bytes(),
+        &h.iid.to_le_bytes(),
+        &h.type_idx.to_le_bytes(),
+        &[h.flags],
+        &[h.kind],
+        &h.span.to_le_bytes(),
+    ];
+    // The length (first four bytes) is written by `seal`.
+    let mut at = 4;
+    for f in fields {
+        head[at..at + f.len()].copy_from_slice(f);
+        at += f.len();
+    }
+    debug_assert_eq!(at, HEADER);
+    buf.extend_from_slice(&head);
 }
 
 /// Writes the final length into the first four bytes.
