@@ -8,7 +8,7 @@ usage: fluxlive-bench [--connections 10,100] [--inflight 8] [--seconds 5] [--war
                       [--recording on|off|both] [--layout split|shared]
                       [--server-threads 2] [--client-threads 1] [--max-calls N] [--rounds 3]
                       [--sessions 1000] [--instances 5] [--no-single] [--no-memory] [--no-echo3]
-                      [--ring-capacity SLOTS] [--no-batch] [--otel]
+                      [--ring-capacity SLOTS] [--history RECORDS] [--no-batch] [--otel]
 
 Starts a raw WebSocket echo server and the fluxlive demo runtime on 127.0.0.1,
 drives K connections x N pipelined Counter.increment calls (the same frame to
@@ -76,11 +76,20 @@ pub(crate) struct Args {
     pub(crate) echo3: bool,
     /// The fluxlive client announces `caps: ["batch"]`.
     pub(crate) batch: bool,
-    /// Recorder ring slots per thread; `None` keeps the recorder's default.
-    pub(crate) ring_capacity: Option<usize>,
+    /// Settings of the recording-on servers' recorder.
+    pub(crate) recorder: RecorderSettings,
     /// Add recording-on rows with an OpenTelemetry exporter attached to a
     /// collector that is down (connection refused) and one that never answers.
     pub(crate) otel: bool,
+}
+
+/// Recorder settings; `None` keeps the recorder's default.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RecorderSettings {
+    /// Ring slots per thread.
+    pub(crate) ring_capacity: Option<usize>,
+    /// Records the history keeps.
+    pub(crate) history: Option<usize>,
 }
 
 impl Default for Args {
@@ -103,7 +112,7 @@ impl Default for Args {
             echo3: true,
             otel: false,
             batch: true,
-            ring_capacity: None,
+            recorder: RecorderSettings::default(),
         }
     }
 }
@@ -184,8 +193,12 @@ impl Args {
                 "--no-batch" => a.batch = false,
                 "--otel" => a.otel = true,
                 "--ring-capacity" => {
-                    a.ring_capacity =
+                    a.recorder.ring_capacity =
                         Some(num::<usize>("--ring-capacity", &value()?)?.clamp(64, 1 << 22))
+                }
+                "--history" => {
+                    a.recorder.history =
+                        Some(num::<usize>("--history", &value()?)?.clamp(1, 10_000_000))
                 }
                 "-h" | "--help" => return Err(BenchError::Usage(USAGE.into())),
                 other => {

@@ -97,7 +97,7 @@ fn run(args: Args) -> Result<(), BenchError> {
     let servers: Vec<(Target, Running)> = server_rt.block_on(async {
         let mut v = Vec::new();
         for &t in &targets {
-            v.push((t, servers::start(t, args.ring_capacity).await?));
+            v.push((t, servers::start(t, args.recorder).await?));
         }
         Ok::<_, BenchError>(v)
     })?;

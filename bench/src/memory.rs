@@ -5,6 +5,7 @@
 //! sessions, mounts instances and reads the child's `VmRSS` from /proc.
 //! Kernel socket buffers are not in RSS and are not counted.
 
+use crate::args::RecorderSettings;
 use crate::client::{self, Ws};
 use crate::error::BenchError;
 use crate::proc_stats;
@@ -46,7 +47,7 @@ pub(crate) fn serve_child(target: Target) -> Result<(), BenchError> {
         .build()
         .map_err(|e| BenchError::io("tokio runtime", e))?;
     rt.block_on(async {
-        let running = servers::start(target, None).await?;
+        let running = servers::start(target, RecorderSettings::default()).await?;
         println!("port {}", running.addr.port());
         let mut stdin = tokio::io::stdin();
         let mut buf = [0u8; 64];

@@ -1,6 +1,7 @@
 //! The servers under test: the fluxlive demo runtime and a raw axum
 //! WebSocket echo server with the same socket settings, both on loopback.
 
+use crate::args::RecorderSettings;
 use crate::error::BenchError;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::IntoResponse;
@@ -160,12 +161,15 @@ async fn echo(mut socket: WebSocket) {
 
 /// Builds the demo runtime. Must run inside a tokio runtime (the recorder
 /// starts its collector).
-pub(crate) fn build_live(recording: bool, ring_capacity: Option<usize>) -> Live {
+pub(crate) fn build_live(recording: bool, settings: RecorderSettings) -> Live {
     let builder = fluxlive_demo::builder();
     if recording {
         let mut rec = Recorder::builder();
-        if let Some(slots) = ring_capacity {
+        if let Some(slots) = settings.ring_capacity {
             rec = rec.ring_capacity(slots);
+        }
+        if let Some(records) = settings.history {
+            rec = rec.history(records);
         }
         builder.recorder(rec.build()).build()
     } else {
@@ -179,7 +183,7 @@ pub(crate) fn build_live(recording: bool, ring_capacity: Option<usize>) -> Live 
 /// meet Nagle's algorithm, and the comparison would measure that.
 pub(crate) async fn start(
     target: Target,
-    ring_capacity: Option<usize>,
+    recorder: RecorderSettings,
 ) -> Result<Running, BenchError> {
     let (app, live) = match target {
         Target::Echo | Target::Echo3 | Target::Echo3Buffered => (
@@ -190,7 +194,7 @@ pub(crate) async fn start(
             None,
         ),
         Target::LiveOff | Target::LiveOn | Target::LiveOtelDown | Target::LiveOtelHang => {
-            let live = build_live(target != Target::LiveOff, ring_capacity);
+            let live = build_live(target != Target::LiveOff, recorder);
             (fluxlive_demo::app(&live), Some(live))
         }
     };

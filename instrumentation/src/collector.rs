@@ -19,10 +19,17 @@ use std::time::{Duration, Instant};
 /// a thread that died between drawing a ticket and pushing cannot stall the
 /// recorder (it cannot happen in safe code; this is a safety valve).
 const LOST_AFTER: Duration = Duration::from_secs(2);
-/// Poll interval while events are flowing.
-const BUSY_POLL: Duration = Duration::from_millis(1);
-/// Longest poll interval when idle.
-const IDLE_POLL: Duration = Duration::from_millis(8);
+/// Poll interval while events are flowing: the most a live subscriber
+/// waits for a record. Every wake-up is a timer, two context switches and,
+/// in a VM, exits to the hypervisor, on cores the app is using; at 1 ms the
+/// collector woke about 880 times a second at saturation, at 10 ms about
+/// 150 (the rest are quarter-full wake-ups; `docs/benchmarks.md`). A ring
+/// that fills to a quarter wakes the collector sooner.
+const BUSY_POLL: Duration = Duration::from_millis(10);
+/// Poll interval when idle. The first push after an idle round wakes the
+/// collector at once (see [`Shared::idle`](crate::recorder::Shared)), so this
+/// only bounds the delay when that wake-up is missed by a hair.
+const IDLE_POLL: Duration = Duration::from_millis(20);
 /// Poll interval while waiting for a ticket that is being pushed.
 const GAP_POLL: Duration = Duration::from_micros(50);
 
@@ -80,7 +87,6 @@ impl Collector {
     }
 
     fn run(mut self) {
-        let mut idle = Duration::from_micros(500);
         loop {
             let stopping = self.shared.stop.load(Ordering::Acquire);
             // Only flushes registered before this round's drain can be answered by it.
@@ -106,16 +112,24 @@ impl Collector {
                 tracing::debug!(target: "fluxlive::recorder", "collector stopped");
                 return;
             }
-            let wait = if self.has_waiting() || (waiting && !held) {
+            // Entries that arrived after the round are left for the next
+            // poll; only a gap (a push in progress) or a flush waits less.
+            let wait = if (waiting || self.gap()) && !held {
                 GAP_POLL
             } else if worked {
-                idle = Duration::from_micros(500);
                 BUSY_POLL
             } else {
-                idle = (idle * 2).min(IDLE_POLL);
-                idle
+                // Nothing came since the last round: let the next push wake us.
+                self.shared.idle.store(true, Ordering::SeqCst);
+                if !held && self.has_pending() {
+                    // It came in between.
+                    self.shared.idle.store(false, Ordering::Relaxed);
+                    continue;
+                }
+                IDLE_POLL
             };
             std::thread::park_timeout(wait);
+            self.shared.idle.store(false, Ordering::Relaxed);
         }
     }
 
@@ -225,8 +239,14 @@ impl Collector {
         true
     }
 
-    /// True when items are waiting for an earlier ticket.
-    fn has_waiting(&self) -> bool {
+    /// True when the next item in ticket order is held up by an earlier
+    /// ticket that has been drawn but not pushed yet (a push in progress).
+    fn gap(&self) -> bool {
+        matches!(self.min_head(), Some((ticket, _, _)) if ticket > self.next_ticket)
+    }
+
+    /// True when any item is waiting, ready or not.
+    fn has_pending(&self) -> bool {
         !self.side.is_empty() || self.rings.iter().any(|r| !r.cons.is_empty())
     }
 

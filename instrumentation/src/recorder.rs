@@ -34,6 +34,10 @@ pub(crate) struct Shared {
     pub(crate) on: AtomicBool,
     /// False for [`Recorder::disabled`]: no collector, never records.
     pub(crate) active: bool,
+    /// Set by the collector when a round found nothing and it goes to
+    /// sleep: the next push wakes it rather than waiting for its poll. While
+    /// events flow it stays false, and pushes only read it.
+    pub(crate) idle: AtomicBool,
     /// Next ticket (see `ring`): the global order of recorded events. On
     /// its own cache line: every push on any thread writes it, and the
     /// fields read on each push (`id`, `start`, `on`) would otherwise sit
@@ -258,6 +262,7 @@ impl Shared {
             id: NEXT_RECORDER_ID.fetch_add(1, Ordering::Relaxed),
             on: AtomicBool::new(active),
             active,
+            idle: AtomicBool::new(false),
             tickets: CachePadded::new(AtomicU64::new(0)),
             ring_capacity: b.ring_capacity,
             new_rings: Mutex::new(Vec::new()),

@@ -126,9 +126,17 @@ pub(crate) fn push(shared: &Shared, at: Instant, ev: &Event) {
             set_ticket(&mut buf, ticket);
             // Fits (checked above, and only this thread pushes): all of it goes in.
             let _ = ring.prod.push_slice(&buf);
-            // Crossing half full: wake the collector now rather than at its
-            // next poll, so a busy machine does not overflow the ring while it sleeps.
-            if before < cap / 2 && before + buf.len() >= cap / 2 {
+            // Crossing a quarter full: wake the collector now rather than at
+            // its next poll, leaving three quarters of the ring for the time
+            // a busy machine takes to schedule it. An idle collector is woken
+            // by the first push, so a lone event reaches subscribers at once.
+            // Otherwise pushes never wake it: wake-ups cost more than the
+            // collector's work.
+            let quarter = before < cap / 4 && before + buf.len() >= cap / 4;
+            if quarter
+                || (shared.idle.load(Ordering::Relaxed)
+                    && shared.idle.swap(false, Ordering::AcqRel))
+            {
                 shared.wake();
             }
         }
