@@ -27,8 +27,12 @@ static COUNTER: TypeMeta = TypeMeta {
 };
 
 fn key(id: &Arc<str>) -> Option<InstanceKey> {
+    key_of(7, id)
+}
+
+fn key_of(iid: u64, id: &Arc<str>) -> Option<InstanceKey> {
     Some(InstanceKey {
-        iid: 7,
+        iid,
         id: Arc::clone(id),
         meta: &COUNTER,
     })
@@ -55,11 +59,16 @@ fn action(id: &Arc<str>, v: u64) -> Event {
 }
 
 fn diff(id: &Arc<str>, v: u64) -> Event {
-    let ops = serde_json::from_value(json!([{"op": "replace", "path": "/count", "value": v + 1}]))
+    replace_diff(key(id), "/count", v)
+}
+
+/// A diff from version `v` to `v + 1` that replaces `path` with `v + 1`.
+fn replace_diff(instance: Option<InstanceKey>, path: &str, v: u64) -> Event {
+    let ops = serde_json::from_value(json!([{"op": "replace", "path": path, "value": v + 1}]))
         .unwrap_or_default();
     Event {
         conn: 1,
-        instance: key(id),
+        instance,
         body: EventBody::Diff {
             base: v,
             version: v + 1,
@@ -260,17 +269,10 @@ fn collector_cpu(rec: &Recorder, rt: &tokio::runtime::Runtime, id: &Arc<str>) {
         (8, "one field", &["/count"][..]),
         (9, "two fields in turn", &["/a", "/b"][..]),
     ] {
-        let key = || {
-            Some(InstanceKey {
-                iid,
-                id: Arc::clone(id),
-                meta: &COUNTER,
-            })
-        };
         let mut v = 1;
         rec.record(Event {
             conn: 1,
-            instance: key(),
+            instance: key_of(iid, id),
             body: EventBody::Mount {
                 props: json!({}),
                 version: v,
@@ -283,22 +285,7 @@ fn collector_cpu(rec: &Recorder, rt: &tokio::runtime::Runtime, id: &Arc<str>) {
             let n = left.min(BLOCK);
             for _ in 0..n {
                 let path = fields[(v as usize) % fields.len()];
-                let ops =
-                    serde_json::from_value(json!([{"op": "replace", "path": path, "value": v}]))
-                        .unwrap_or_default();
-                rec.record(Event {
-                    conn: 1,
-                    instance: key(),
-                    body: EventBody::Diff {
-                        base: v,
-                        version: v + 1,
-                        ops,
-                        bytes: 64,
-                        diff: Duration::from_micros(2),
-                        encode: Duration::from_micros(1),
-                        trace: None,
-                    },
-                });
+                rec.record(replace_diff(key_of(iid, id), path, v));
                 v += 1;
             }
             rt.block_on(rec.flush());

@@ -40,8 +40,8 @@ pub(crate) struct Shared {
     pub(crate) idle: AtomicBool,
     /// Next ticket (see `ring`): the global order of recorded events. On
     /// its own cache line: every push on any thread writes it, and the
-    /// fields read on each push (`id`, `start`, `on`) would otherwise sit
-    /// on the same line and miss after every other thread's push.
+    /// recorder `id` every push reads sat on its line, so each push missed
+    /// after a push on another core.
     pub(crate) tickets: CachePadded<AtomicU64>,
     pub(crate) ring_capacity: usize,
     pub(crate) new_rings: Mutex<Vec<RingCons>>,

@@ -130,8 +130,8 @@ pub(crate) fn push(shared: &Shared, at: Instant, ev: &Event) {
             // its next poll, leaving three quarters of the ring for the time
             // a busy machine takes to schedule it. An idle collector is woken
             // by the first push, so a lone event reaches subscribers at once.
-            // Otherwise pushes never wake it: wake-ups cost more than the
-            // collector's work.
+            // Otherwise pushes leave it to its poll: waking it is a syscall
+            // and a context switch, dearer than the push itself.
             let quarter = before < cap / 4 && before + buf.len() >= cap / 4;
             if quarter
                 || (shared.idle.load(Ordering::Relaxed)
