@@ -154,35 +154,15 @@ fn check(capacity: usize, steps: &[(bool, Step)]) -> Result<(), TestCaseError> {
                     state: states[i].clone(),
                 },
             )),
-            (_, None) => rec.record(ev(
-                iid,
-                meta,
-                match action(iid, "add", vec![json!(1)], version).body {
-                    EventBody::Action {
-                        method,
-                        args,
-                        started,
-                        dur,
-                        outcome,
-                        trace,
-                        source,
-                        ..
-                    } => EventBody::Action {
-                        method,
-                        args,
-                        started,
-                        dur,
-                        outcome,
-                        version_before: version,
-                        version_after: version,
-                        trace,
-                        source,
-                        diff: None,
-                        emits: Vec::new(),
-                    },
-                    other => other,
-                },
-            )),
+            (_, None) => {
+                // An action that changed nothing.
+                let mut e = action(iid, "add", vec![json!(1)], version);
+                e.instance = Some(key(iid, meta));
+                if let EventBody::Action { version_after, .. } = &mut e.body {
+                    *version_after = version;
+                }
+                rec.record(e);
+            }
         }
     }
     rt.block_on(rec.flush());
