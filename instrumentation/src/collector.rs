@@ -194,6 +194,7 @@ impl Collector {
                             None
                         };
                         r.cons.skip(len);
+                        r.head = None;
                         appended_entry(&shared, &mut h, hdr);
                     }
                     Next::Side(p) => {
@@ -241,7 +242,7 @@ impl Collector {
 
     /// True when the next item in ticket order is held up by an earlier
     /// ticket that has been drawn but not pushed yet (a push in progress).
-    fn gap(&self) -> bool {
+    fn gap(&mut self) -> bool {
         matches!(self.min_head(), Some((ticket, _, _)) if ticket > self.next_ticket)
     }
 
@@ -252,10 +253,13 @@ impl Collector {
 
     /// The source whose head has the smallest ticket (`rings.len()` names
     /// the side queue), with that ticket and the head entry's length.
-    fn min_head(&self) -> Option<(u64, usize, usize)> {
+    fn min_head(&mut self) -> Option<(u64, usize, usize)> {
         let mut best: Option<(u64, usize, usize)> = None;
-        for (i, r) in self.rings.iter().enumerate() {
-            if let Some((len, ticket)) = peek_head(&r.cons) {
+        for (i, r) in self.rings.iter_mut().enumerate() {
+            if r.head.is_none() {
+                r.head = peek_head(&r.cons);
+            }
+            if let Some((len, ticket)) = r.head {
                 if best.is_none_or(|(b, _, _)| ticket < b) {
                     best = Some((ticket, i, len));
                 }

@@ -317,10 +317,19 @@ impl Recorder {
     /// Records an event. Never waits for a consumer, allocates only on a
     /// thread's first event, never formats: when this thread's ring is full
     /// the event is dropped and counted. (An event too big for any ring, such
-    /// as a mount with a large state, is queued under a short mutex instead.) The timestamp is taken here, except for actions,
-    /// whose record is stamped with their `started` instant.
+    /// as a mount with a large state, is queued under a short mutex
+    /// instead.) The timestamp is taken here, except for actions, whose
+    /// record is stamped with their `started` instant.
     #[inline]
     pub fn record(&self, ev: Event) {
+        self.record_ref(&ev);
+    }
+
+    /// [`record`](Self::record) for a caller that keeps the event: the
+    /// recorder copies what it needs, so the caller can reuse the event's
+    /// buffers (the runtime keeps an action's emit list this way).
+    #[inline]
+    pub fn record_ref(&self, ev: &Event) {
         if !self.shared.on.load(Ordering::Relaxed) {
             return;
         }
@@ -328,7 +337,7 @@ impl Recorder {
             EventBody::Action { started, .. } => *started,
             _ => Instant::now(),
         };
-        ring::push(&self.shared, at, &ev);
+        ring::push(&self.shared, at, ev);
     }
 
     /// Records an event stamped with `at`, a monotonic instant the caller

@@ -71,6 +71,10 @@ pub(crate) struct RingCons {
     pub(crate) stats: Arc<RingStats>,
     /// `stats.dropped` as last reported.
     pub(crate) seen_dropped: u64,
+    /// Length and ticket of the head entry, once read: the merge asks for
+    /// every ring's head once per entry it takes, and reading a busy ring's
+    /// write index each time is a cache miss on the producer's line.
+    pub(crate) head: Option<(usize, u64)>,
 }
 
 thread_local! {
@@ -163,6 +167,7 @@ fn register(rings: &mut Vec<LocalRing>, shared: &Shared) -> usize {
         cons,
         stats: Arc::clone(&stats),
         seen_dropped: 0,
+        head: None,
     });
     rings.push(LocalRing {
         recorder: shared.id,

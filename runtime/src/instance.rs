@@ -25,7 +25,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
@@ -38,6 +38,10 @@ const MAX_HOPS: u8 = 16;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn first_id(owners: &[Arc<Session>]) -> u64 {
+    owners.first().map_or(0, |s| s.id)
 }
 
 /// Cheap handle to a running instance.
@@ -53,6 +57,10 @@ pub(crate) struct InstanceShared {
     pub(crate) is_shared: bool,
     /// Sessions that hold this instance and receive its frames.
     owners: Mutex<Vec<Arc<Session>>>,
+    /// Id of `owners[0]` (0 when none), kept beside it under its lock so
+    /// that every recorded event can name its connection without taking
+    /// that lock.
+    first_owner: AtomicU64,
     /// The latest published state, for resume and DevTools snapshots
     /// without a round trip through the mailbox.
     snap: Mutex<Snapshot>,
@@ -71,7 +79,7 @@ impl InstanceShared {
     }
 
     pub(crate) fn first_conn(&self) -> u64 {
-        lock(&self.owners).first().map(|s| s.id).unwrap_or(0)
+        self.first_owner.load(Ordering::Relaxed)
     }
 
     fn add_owner(&self, s: Arc<Session>) {
@@ -79,11 +87,13 @@ impl InstanceShared {
         if !o.iter().any(|x| x.id == s.id) {
             o.push(s);
         }
+        self.first_owner.store(first_id(&o), Ordering::Relaxed);
     }
 
     fn remove_owner(&self, id: u64) -> usize {
         let mut o = lock(&self.owners);
         o.retain(|x| x.id != id);
+        self.first_owner.store(first_id(&o), Ordering::Relaxed);
         o.len()
     }
 }
@@ -330,6 +340,7 @@ impl<C: Component> Factory for TypedFactory<C> {
             key,
             tx: tx.clone(),
             is_shared: C::SHARED,
+            first_owner: AtomicU64::new(owner.as_ref().map_or(0, |s| s.id)),
             owners: Mutex::new(owner.iter().cloned().collect()),
             snap: Mutex::new(Snapshot {
                 version,
@@ -458,11 +469,22 @@ impl<C: Component> Actor<C> {
         self.record_pending();
         let rec = self.recorder();
         if rec.enabled() {
-            rec.record(Event {
+            let ev = Event {
                 conn: self.handle.shared.first_conn(),
                 instance: Some(self.handle.shared.key.clone()),
                 body,
-            });
+            };
+            rec.record_ref(&ev);
+            if let EventBody::Action { mut emits, .. } = ev.body {
+                // Most actions of a component emit the same way each time:
+                // the next one reuses this list instead of allocating one.
+                emits.clear();
+                if let Ok(mut p) = self.pending.try_borrow_mut() {
+                    if p.emits.capacity() == 0 {
+                        p.emits = emits;
+                    }
+                }
+            }
         }
     }
 
@@ -471,12 +493,12 @@ impl<C: Component> Actor<C> {
         let Ok(mut p) = self.pending.try_borrow_mut() else {
             return;
         };
+        if p.diff.is_none() && p.emits.is_empty() {
+            return;
+        }
         let PendingRecords { diff, emits, trace } = std::mem::take(&mut *p);
         drop(p);
         let rec = self.recorder();
-        if diff.is_none() && emits.is_empty() {
-            return;
-        }
         let conn = self.handle.shared.first_conn();
         if let Some(d) = diff {
             rec.record_at(
