@@ -6,7 +6,7 @@ use std::time::Duration;
 pub(crate) const USAGE: &str = "\
 usage: fluxlive-bench [--connections 10,100] [--inflight 8] [--seconds 5] [--warmup 0.5]
                       [--recording on|off|both] [--layout split|shared]
-                      [--server-threads 2] [--client-threads 1] [--max-calls N] [--rounds 3]
+                      [--server-threads 2] [--client-threads 1] [--max-calls N] [--rounds 4]
                       [--sessions 1000] [--instances 5] [--no-single] [--no-memory] [--no-echo3]
                       [--ring-capacity SLOTS] [--history RECORDS] [--no-batch] [--otel]
 
@@ -25,8 +25,9 @@ per session and per instance on a server in a child process.
   that off (one WebSocket frame per patch, event and reply).
 
   --seconds is the measured time per scenario, split into --rounds rounds that
-  alternate between the servers (echo, off, on, echo, ...) so that changing load
-  on a shared machine hits each alike.
+  alternate between the servers (echo, off, on, echo, on, off, ...) so that
+  changing load on a shared machine hits each alike; the fluxlive servers swap
+  places every other round (see rounds.rs), so --rounds is rounded up to even.
 
   --layout split   server and load generator on separate tokio runtimes
                    (threads srv-* / cli-*), so server CPU is read per thread
@@ -104,7 +105,7 @@ impl Default for Args {
             server_threads: 2,
             client_threads: 1,
             max_calls: 10_000_000,
-            rounds: 3,
+            rounds: 4,
             sessions: 1000,
             instances: 5,
             single: true,
@@ -184,7 +185,10 @@ impl Args {
                     a.client_threads = num::<usize>("--client-threads", &value()?)?.clamp(1, 64)
                 }
                 "--max-calls" => a.max_calls = num::<u64>("--max-calls", &value()?)?.max(1),
-                "--rounds" => a.rounds = num::<usize>("--rounds", &value()?)?.clamp(1, 100),
+                "--rounds" => {
+                    a.rounds =
+                        crate::rounds::balanced(num::<usize>("--rounds", &value()?)?.clamp(1, 100));
+                }
                 "--sessions" => a.sessions = num::<usize>("--sessions", &value()?)?.min(10_000),
                 "--instances" => a.instances = num::<usize>("--instances", &value()?)?.min(512),
                 "--no-single" => a.single = false,

@@ -18,6 +18,7 @@ mod load;
 mod memory;
 mod proc_stats;
 mod report;
+mod rounds;
 mod servers;
 
 use args::{Args, Layout};
@@ -150,7 +151,10 @@ fn run(args: Args) -> Result<(), BenchError> {
         for shape in shapes {
             let first = outcomes.len();
             for round in 0..args.rounds {
-                for (i, (t, server)) in servers.iter().enumerate() {
+                for i in rounds::order(&targets, round) {
+                    let Some((t, server)) = servers.get(i) else {
+                        continue;
+                    };
                     let o = load::run(server, *t, shape).await?;
                     eprintln!(
                         "round {round} {:>18} {:>4} × {:<3}: {:>8.0}/s  p50 {:>6} µs  p99 {:>6} µs  server {:>5.1} µs/action  load {}",

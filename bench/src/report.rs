@@ -175,7 +175,7 @@ pub(crate) fn targets(all: &[Outcome], mem: &[Footprint], layout: Layout) -> Str
             if let Some(p) = paired(&off.round_rates, &o.round_rates) {
                 let _ = writeln!(
                     s,
-                    "  per round (each on round against the off round just before it, {} pairs): median {:.1} %, quartiles {:.1} % .. {:.1} %",
+                    "  per two rounds (off first, then on first; {} such pairs): median {:.1} %, quartiles {:.1} % .. {:.1} %",
                     p.pairs,
                     p.median * 100.0,
                     p.q1 * 100.0,
@@ -216,9 +216,10 @@ pub(crate) fn targets(all: &[Outcome], mem: &[Footprint], layout: Layout) -> Str
     s
 }
 
-/// Throughput cost of round pairs: the median and quartiles of
-/// `1 - on/off` over rounds run back to back, which a slow drift of the
-/// machine's load moves much less than the ratio of the totals.
+/// Throughput cost of pairs of rounds: the median and quartiles of
+/// `1 - on/off` over two rounds back to back (one where off ran first, one
+/// where on did; see `rounds.rs`), which a slow drift of the machine's load
+/// moves much less than the ratio of the totals.
 struct Paired {
     pairs: usize,
     median: f64,
@@ -228,10 +229,12 @@ struct Paired {
 
 fn paired(off: &[f64], on: &[f64]) -> Option<Paired> {
     let mut costs: Vec<f64> = off
-        .iter()
-        .zip(on)
-        .filter(|(off, _)| **off > 0.0)
-        .map(|(off, on)| 1.0 - on / off)
+        .chunks_exact(2)
+        .zip(on.chunks_exact(2))
+        .filter_map(|(off, on)| {
+            let off: f64 = off.iter().sum();
+            (off > 0.0).then(|| 1.0 - on.iter().sum::<f64>() / off)
+        })
         .collect();
     if costs.len() < 3 {
         return None;

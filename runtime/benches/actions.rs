@@ -271,13 +271,22 @@ fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
 }
 
 /// Off/on rounds interleaved; prints per-call medians and the overhead,
-/// both as the ratio of the medians and as the median (with quartiles) of
-/// each on round against the off round just before it, which a drift in
-/// the machine's load moves much less.
+/// both as the ratio of the medians and as the median (with quartiles) over
+/// pairs of rounds, which a drift in the machine's load moves much less.
+/// Every other round runs on before off: whichever of two servers runs
+/// second is slower, recording or not (the load generator's A/A runs in
+/// `docs/benchmarks.md`), so a fixed order would add that to the overhead.
 fn overhead(rigs: &mut Rigs, name: &str, rounds: usize, per_round: u64, socket: bool) {
+    let rounds = rounds + rounds % 2;
     let (mut off_ns, mut on_ns) = (Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        for (recording, out) in [(false, &mut off_ns), (true, &mut on_ns)] {
+    for round in 0..rounds {
+        let order = if round % 2 == 0 {
+            [false, true]
+        } else {
+            [true, false]
+        };
+        for recording in order {
+            let out = if recording { &mut on_ns } else { &mut off_ns };
             let rig = if recording {
                 &mut rigs.on
             } else {
@@ -300,14 +309,14 @@ fn overhead(rigs: &mut Rigs, name: &str, rounds: usize, per_round: u64, socket: 
         }
     }
     let paired: Vec<f64> = off_ns
-        .iter()
-        .zip(&on_ns)
-        .map(|(off, on)| (on / off - 1.0) * 100.0)
+        .chunks_exact(2)
+        .zip(on_ns.chunks_exact(2))
+        .map(|(off, on)| ((on[0] + on[1]) / (off[0] + off[1]) - 1.0) * 100.0)
         .collect();
     let quartile = |q: f64| quantile(paired.clone(), q);
     let (off, on) = (quantile(off_ns, 0.5), quantile(on_ns, 0.5));
     eprintln!(
-        "{name}: recording off {:.2} µs/call ({:.0}/s), on {:.2} µs/call ({:.0}/s): overhead {:+.1} % (medians of {rounds} interleaved rounds of {per_round} calls); paired rounds: median {:+.1} %, quartiles {:+.1} % .. {:+.1} %",
+        "{name}: recording off {:.2} µs/call ({:.0}/s), on {:.2} µs/call ({:.0}/s): overhead {:+.1} % (medians of {rounds} interleaved rounds of {per_round} calls); pairs of rounds: median {:+.1} %, quartiles {:+.1} % .. {:+.1} %",
         off / 1000.0,
         1e9 / off,
         on / 1000.0,
