@@ -32,6 +32,8 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Idempotency keys remembered per instance.
 const RECENT_KEYS: usize = 512;
+/// Largest emit list (in events) an actor keeps for its next action.
+const REUSED_EMITS: usize = 8;
 /// Longest chain of dependency-triggered updates (defence in depth: cycles
 /// are refused when declared).
 const MAX_HOPS: u8 = 16;
@@ -478,10 +480,13 @@ impl<C: Component> Actor<C> {
             if let EventBody::Action { mut emits, .. } = ev.body {
                 // Most actions of a component emit the same way each time:
                 // the next one reuses this list instead of allocating one.
-                emits.clear();
-                if let Ok(mut p) = self.pending.try_borrow_mut() {
-                    if p.emits.capacity() == 0 {
-                        p.emits = emits;
+                // Not a large one: one burst must not pin memory per instance.
+                if emits.capacity() <= REUSED_EMITS {
+                    emits.clear();
+                    if let Ok(mut p) = self.pending.try_borrow_mut() {
+                        if p.emits.capacity() == 0 {
+                            p.emits = emits;
+                        }
                     }
                 }
             }
