@@ -273,9 +273,11 @@ fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
 /// Off/on rounds interleaved; prints per-call medians and the overhead,
 /// both as the ratio of the medians and as the median (with quartiles) over
 /// pairs of rounds, which a drift in the machine's load moves much less.
-/// Every other round runs on before off: whichever of two servers runs
-/// second is slower, recording or not (the load generator's A/A runs in
-/// `docs/benchmarks.md`), so a fixed order would add that to the overhead.
+/// Every other round runs on before off, as the load generator does: there
+/// a fluxlive server that ran right after the other one came out 3 % slower
+/// with neither recording (A/A runs in `docs/benchmarks.md`). Here each rig
+/// always follows the other, so that effect cancels either way; the swap
+/// keeps any order effect within a round out of the overhead too.
 fn overhead(rigs: &mut Rigs, name: &str, rounds: usize, per_round: u64, socket: bool) {
     let rounds = rounds + rounds % 2;
     let (mut off_ns, mut on_ns) = (Vec::new(), Vec::new());

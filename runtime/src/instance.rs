@@ -342,7 +342,7 @@ impl<C: Component> Factory for TypedFactory<C> {
             key,
             tx: tx.clone(),
             is_shared: C::SHARED,
-            first_owner: AtomicU64::new(owner.as_ref().map_or(0, |s| s.id)),
+            first_owner: AtomicU64::new(first_id(owner.as_slice())),
             owners: Mutex::new(owner.iter().cloned().collect()),
             snap: Mutex::new(Snapshot {
                 version,
