@@ -9,7 +9,6 @@ use crate::subscription::Watermark;
 use crate::wire::{Header, Made, HEADER};
 use fluxlive_protocol::record::DropSite;
 use ringbuf::traits::{Consumer, Observer};
-use ringbuf::HeapCons;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -193,8 +192,7 @@ impl Collector {
                             tracing::error!(target: "fluxlive::recorder", len, "a ring entry is cut short; dropped");
                             None
                         };
-                        r.cons.skip(len);
-                        r.head = None;
+                        r.skip(len);
                         appended_entry(&shared, &mut h, hdr);
                     }
                     Next::Side(p) => {
@@ -256,10 +254,7 @@ impl Collector {
     fn min_head(&mut self) -> Option<(u64, usize, usize)> {
         let mut best: Option<(u64, usize, usize)> = None;
         for (i, r) in self.rings.iter_mut().enumerate() {
-            if r.head.is_none() {
-                r.head = peek_head(&r.cons);
-            }
-            if let Some((len, ticket)) = r.head {
+            if let Some((len, ticket)) = r.head() {
                 if best.is_none_or(|(b, _, _)| ticket < b) {
                     best = Some((ticket, i, len));
                 }
@@ -310,24 +305,6 @@ enum Next {
     /// The head entry of ring `i`, `len` bytes long.
     Ring(usize, usize),
     Side(Pending),
-}
-
-/// Length and ticket of the entry at the head of a ring (a producer writes
-/// a whole entry before publishing it, so a visible header means the whole
-/// entry is there).
-fn peek_head(cons: &HeapCons<u8>) -> Option<(usize, u64)> {
-    if cons.occupied_len() < 12 {
-        return None;
-    }
-    let (a, b) = cons.as_slices();
-    let mut head = [0u8; 12];
-    for (dst, src) in head.iter_mut().zip(a.iter().chain(b.iter())) {
-        *dst = *src;
-    }
-    let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize + 4;
-    let mut t = [0u8; 8];
-    t.copy_from_slice(&head[4..12]);
-    Some((len, u64::from_le_bytes(t)))
 }
 
 /// Bookkeeping after an event entry was appended: the history learns new

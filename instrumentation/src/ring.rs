@@ -37,7 +37,7 @@
 use crate::event::{Event, TypeMeta};
 use crate::recorder::Shared;
 use crate::wire::{encode_event, set_ticket};
-use ringbuf::traits::{Observer, Producer, Split};
+use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,7 +74,40 @@ pub(crate) struct RingCons {
     /// Length and ticket of the head entry, once read: the merge asks for
     /// every ring's head once per entry it takes, and reading a busy ring's
     /// write index each time is a cache miss on the producer's line.
-    pub(crate) head: Option<(usize, u64)>,
+    head: Option<(usize, u64)>,
+}
+
+impl RingCons {
+    /// Length and ticket of the entry at the head of the ring (a producer
+    /// writes a whole entry before publishing it, so a visible header means
+    /// the whole entry is there).
+    pub(crate) fn head(&mut self) -> Option<(usize, u64)> {
+        if self.head.is_none() {
+            self.head = peek_head(&self.cons);
+        }
+        self.head
+    }
+
+    /// Consumes the head entry, `len` bytes.
+    pub(crate) fn skip(&mut self, len: usize) {
+        self.cons.skip(len);
+        self.head = None;
+    }
+}
+
+fn peek_head(cons: &HeapCons<u8>) -> Option<(usize, u64)> {
+    if cons.occupied_len() < 12 {
+        return None;
+    }
+    let (a, b) = cons.as_slices();
+    let mut head = [0u8; 12];
+    for (dst, src) in head.iter_mut().zip(a.iter().chain(b.iter())) {
+        *dst = *src;
+    }
+    let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize + 4;
+    let mut t = [0u8; 8];
+    t.copy_from_slice(&head[4..12]);
+    Some((len, u64::from_le_bytes(t)))
 }
 
 thread_local! {
