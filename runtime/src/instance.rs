@@ -13,12 +13,12 @@ use crate::error::{ActionError, Rejection};
 use crate::runtime::Runtime;
 use crate::session::Session;
 use crate::signing::SnapshotError;
+use crate::visible::{visible_diff, visible_state, VisibleRef};
 use axum::extract::ws::Utf8Bytes;
 use fluxlive_instrumentation::{DiffPart, Event, EventBody, InstanceKey, Recorder, TypeMeta};
 use fluxlive_protocol::app::{InstanceState, ServerFrame, SignedState};
 use fluxlive_protocol::debug::InstanceInfo;
 use fluxlive_protocol::record::{CallSource, TraceContext, UnmountReason};
-use fluxlive_protocol::{Patch, PatchOperation};
 use futures_util::FutureExt;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -1147,57 +1147,6 @@ pub(crate) async fn drive<C: Component>(
     }
 }
 
-/// The patch from `old` to `new`, without server-only fields.
-pub(crate) fn visible_diff(old: &Value, new: &Value, server_only: &[&str]) -> Patch {
-    let mut ops = json_patch::diff(old, new);
-    if !server_only.is_empty() {
-        ops.0.retain(|op| !is_server_only(op, server_only));
-    }
-    ops
-}
-
-/// Serializes like [`visible_state`] of the same arguments, without copying.
-struct VisibleRef<'a>(&'a Value, &'static [&'static str]);
-
-impl serde::Serialize for VisibleRef<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        match self.0 {
-            Value::Object(map) if !self.1.is_empty() => {
-                let kept = map.iter().filter(|(k, _)| !self.1.contains(&k.as_str()));
-                let mut m = s.serialize_map(None)?;
-                for (k, v) in kept {
-                    m.serialize_entry(k, v)?;
-                }
-                m.end()
-            }
-            other => other.serialize(s),
-        }
-    }
-}
-
-/// The client-visible part of a serialized state.
-pub(crate) fn visible_state(full: &Value, server_only: &[&str]) -> Value {
-    match full {
-        Value::Object(map) if !server_only.is_empty() => Value::Object(
-            map.iter()
-                .filter(|(k, _)| !server_only.contains(&k.as_str()))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
-fn is_server_only(op: &PatchOperation, keys: &[&str]) -> bool {
-    let path = op.path().as_str();
-    keys.iter().any(|k| {
-        path.strip_prefix('/')
-            .and_then(|p| p.strip_prefix(*k))
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-    })
-}
-
 pub(crate) fn encode(frame: &ServerFrame) -> Option<Utf8Bytes> {
     match serde_json::to_string(frame) {
         Ok(s) => Some(Utf8Bytes::from(s)),
@@ -1217,81 +1166,4 @@ fn server_span(traceparent: &str) -> Option<TraceContext> {
         parent_span_id: Some(parent),
         flags,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-    use proptest::prelude::*;
-
-    fn json_value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::from),
-            "[a-z~/]{0,6}".prop_map(Value::String),
-        ];
-        leaf.prop_recursive(4, 48, 6, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-                prop::collection::btree_map("[a-z~/]{0,4}", inner, 0..6)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
-        })
-    }
-
-    proptest! {
-        /// Any state change round-trips: applying diff(old, new) to old gives new.
-        #[test]
-        fn diff_then_apply_round_trips(old in json_value(), new in json_value()) {
-            let ops = visible_diff(&old, &new, &[]);
-            let mut got = old.clone();
-            json_patch::patch(&mut got, &ops).unwrap();
-            prop_assert_eq!(got, new);
-        }
-
-        /// Server-only keys never appear in a patch, and the rest still round-trips.
-        #[test]
-        fn server_only_keys_are_filtered(
-            a in json_value(), b in json_value(), sa in json_value(), sb in json_value()
-        ) {
-            let old = serde_json::json!({"pub": a, "hidden": sa});
-            let new = serde_json::json!({"pub": b.clone(), "hidden": sb});
-            let ops = visible_diff(&old, &new, &["hidden"]);
-            for op in &ops.0 {
-                prop_assert!(!op.path().as_str().starts_with("/hidden"));
-            }
-            let mut got = visible_state(&old, &["hidden"]);
-            json_patch::patch(&mut got, &ops).unwrap();
-            prop_assert_eq!(got, serde_json::json!({"pub": b}));
-        }
-    }
-
-    proptest! {
-        /// What is signed is byte for byte what the client receives.
-        #[test]
-        fn visible_ref_serializes_like_the_visible_copy(a in json_value(), b in json_value()) {
-            let full = serde_json::json!({"pub": a, "hidden": b, "z": 1});
-            let keys: &'static [&'static str] = &["hidden"];
-            prop_assert_eq!(
-                serde_json::to_vec(&VisibleRef(&full, keys)).unwrap(),
-                serde_json::to_vec(&visible_state(&full, keys)).unwrap()
-            );
-        }
-    }
-
-    #[test]
-    fn server_only_prefix_does_not_match_longer_keys() {
-        let op: PatchOperation = serde_json::from_value(
-            serde_json::json!({"op": "replace", "path": "/hiddenness", "value": 1}),
-        )
-        .unwrap();
-        assert!(!is_server_only(&op, &["hidden"]));
-        let op: PatchOperation = serde_json::from_value(
-            serde_json::json!({"op": "replace", "path": "/hidden/x", "value": 1}),
-        )
-        .unwrap();
-        assert!(is_server_only(&op, &["hidden"]));
-    }
 }

@@ -72,6 +72,7 @@ mod session;
 pub mod signing;
 mod ssr;
 pub mod testing;
+mod visible;
 mod ws;
 
 pub use bus::BusError;

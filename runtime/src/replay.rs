@@ -5,7 +5,8 @@
 use crate::component::Component;
 use crate::ctx::Ctx;
 use crate::error::ActionError;
-use crate::instance::{drive, visible_diff, Factory};
+use crate::instance::{drive, Factory};
+use crate::visible::visible_diff;
 use fluxlive_protocol::debug::{Divergence, ReplayReport};
 use fluxlive_protocol::record::{CallSource, DiffRecord, Outcome, RecordBody};
 use fluxlive_protocol::session::Session;
@@ -156,7 +157,7 @@ impl<C: Component> Replica for TypedReplica<C> {
     }
 
     fn visible(&self) -> Value {
-        crate::instance::visible_state(&self.last, C::SERVER_ONLY)
+        crate::visible::visible_state(&self.last, C::SERVER_ONLY)
     }
 
     fn meta(&self) -> &'static fluxlive_instrumentation::TypeMeta {
