@@ -6,11 +6,16 @@
 //! an event per increment). Two paths are timed:
 //!
 //! * `dispatch/*`: `Live::dispatch` → mailbox → actor → diff → patch and
-//!   event encoded into the session's outbox → reply over a oneshot. The
-//!   socket's writer and a draining client run concurrently, so their cost
-//!   is in the time too, but the call itself skips the socket.
-//! * `socket/*`: the app protocol over the loopback socket, 64 calls in
-//!   flight, time per call.
+//!   event encoded into the session's outbox → reply over a oneshot, one
+//!   call at a time. The socket's writer and a draining client run
+//!   concurrently, so their cost is in the time too, but the call itself
+//!   skips the socket. One call at a time makes this a latency figure: two
+//!   thread wake-ups per call (the caller is the bench's main thread) are
+//!   most of it.
+//! * `dispatch_window64/*`: the same with 64 calls in flight, so the actor
+//!   always has work: in-process throughput.
+//! * `socket_window64/*`: the app protocol over the loopback socket, 64
+//!   calls in flight, time per call.
 //!
 //! Criterion reports each; then an interleaved pass (off, on, off, on, …)
 //! prints the recording overhead as a percentage, so that drift on a busy
@@ -18,6 +23,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use fluxlive::{live_component, Ctx, Live, Recorder};
+use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -203,6 +209,27 @@ impl Rig {
         Ok(t.elapsed())
     }
 
+    /// `n` calls through `Live::dispatch` with up to [`WINDOW`] in flight.
+    async fn dispatch_window_n(&self, n: u64) -> Result<Duration, Failed> {
+        let t = Instant::now();
+        let mut in_flight = FuturesUnordered::new();
+        let (mut sent, mut answered) = (0u64, 0u64);
+        // Each pass waits for one answer: n passes at most.
+        while answered < n {
+            while sent < n && (in_flight.len() as u64) < WINDOW {
+                in_flight.push(self.live.dispatch(self.iid, "increment", Vec::new()));
+                sent += 1;
+            }
+            match tokio::time::timeout(DEADLINE, in_flight.next()).await {
+                Ok(Some(Ok(_))) => answered += 1,
+                Ok(Some(Err(e))) => return Err(fail("dispatch", e)),
+                Ok(None) => return Err(Failed(format!("{answered} of {n} calls answered"))),
+                Err(_) => return Err(Failed("no answer before the deadline".into())),
+            }
+        }
+        Ok(t.elapsed())
+    }
+
     fn call(&mut self) -> String {
         let r = self.next_ref;
         self.next_ref = self.next_ref.wrapping_add(1).max(2);
@@ -246,6 +273,36 @@ impl Rig {
     }
 }
 
+/// The timed paths.
+#[derive(Clone, Copy)]
+enum Path {
+    Dispatch,
+    DispatchWindow,
+    SocketWindow,
+}
+
+impl Path {
+    const ALL: [Path; 3] = [Path::Dispatch, Path::DispatchWindow, Path::SocketWindow];
+
+    fn name(self) -> &'static str {
+        match self {
+            Path::Dispatch => "dispatch",
+            Path::DispatchWindow => "dispatch_window64",
+            Path::SocketWindow => "socket_window64",
+        }
+    }
+}
+
+impl Rig {
+    async fn run(&mut self, path: Path, n: u64) -> Result<Duration, Failed> {
+        match path {
+            Path::Dispatch => self.dispatch_n(n).await,
+            Path::DispatchWindow => self.dispatch_window_n(n).await,
+            Path::SocketWindow => self.socket_n(n).await,
+        }
+    }
+}
+
 struct Rigs {
     rt: tokio::runtime::Runtime,
     off: Rig,
@@ -264,6 +321,21 @@ fn setup() -> Result<Rigs, Failed> {
 }
 
 /// The `q` quantile (0 ..= 1) of `v`, nearest rank.
+/// CPU nanoseconds of every thread of this process (the app's workers, the
+/// recorder's collector, the bench's own thread), from
+/// `/proc/self/task/*/schedstat`; `None` where that is not readable.
+fn process_cpu_ns() -> Option<u64> {
+    let mut total = 0u64;
+    for entry in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        // A thread may exit while we look: skip it.
+        let Ok(text) = std::fs::read_to_string(entry.path().join("schedstat")) else {
+            continue;
+        };
+        total += text.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
+}
+
 fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
     v.sort_by(f64::total_cmp);
     let i = (v.len().saturating_sub(1) as f64 * q).round() as usize;
@@ -278,9 +350,11 @@ fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
 /// with neither recording (A/A runs in `docs/benchmarks.md`). Here each rig
 /// always follows the other, so that effect cancels either way; the swap
 /// keeps any order effect within a round out of the overhead too.
-fn overhead(rigs: &mut Rigs, name: &str, rounds: usize, per_round: u64, socket: bool) {
+fn overhead(rigs: &mut Rigs, path: Path, rounds: usize, per_round: u64) {
+    let name = path.name();
     let rounds = rounds + rounds % 2;
     let (mut off_ns, mut on_ns) = (Vec::new(), Vec::new());
+    let (mut off_cpu, mut on_cpu) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         let order = if round % 2 == 0 {
             [false, true]
@@ -289,18 +363,21 @@ fn overhead(rigs: &mut Rigs, name: &str, rounds: usize, per_round: u64, socket: 
         };
         for recording in order {
             let out = if recording { &mut on_ns } else { &mut off_ns };
+            let cpu_out = if recording {
+                &mut on_cpu
+            } else {
+                &mut off_cpu
+            };
             let rig = if recording {
                 &mut rigs.on
             } else {
                 &mut rigs.off
             };
-            let took = rigs.rt.block_on(async {
-                if socket {
-                    rig.socket_n(per_round).await
-                } else {
-                    rig.dispatch_n(per_round).await
-                }
-            });
+            let cpu_before = process_cpu_ns();
+            let took = rigs.rt.block_on(rig.run(path, per_round));
+            if let (Some(a), Some(b)) = (cpu_before, process_cpu_ns()) {
+                cpu_out.push(b.saturating_sub(a) as f64 / per_round as f64);
+            }
             match took {
                 Ok(d) => out.push(d.as_nanos() as f64 / per_round as f64),
                 Err(e) => {
@@ -310,13 +387,9 @@ fn overhead(rigs: &mut Rigs, name: &str, rounds: usize, per_round: u64, socket: 
             }
         }
     }
-    let paired: Vec<f64> = off_ns
-        .chunks_exact(2)
-        .zip(on_ns.chunks_exact(2))
-        .map(|(off, on)| ((on[0] + on[1]) / (off[0] + off[1]) - 1.0) * 100.0)
-        .collect();
+    let paired = pair_overheads(&off_ns, &on_ns);
     let quartile = |q: f64| quantile(paired.clone(), q);
-    let (off, on) = (quantile(off_ns, 0.5), quantile(on_ns, 0.5));
+    let (off, on) = (quantile(off_ns.clone(), 0.5), quantile(on_ns.clone(), 0.5));
     eprintln!(
         "{name}: recording off {:.2} µs/call ({:.0}/s), on {:.2} µs/call ({:.0}/s): overhead {:+.1} % (medians of {rounds} interleaved rounds of {per_round} calls); pairs of rounds: median {:+.1} %, quartiles {:+.1} % .. {:+.1} %",
         off / 1000.0,
@@ -328,6 +401,28 @@ fn overhead(rigs: &mut Rigs, name: &str, rounds: usize, per_round: u64, socket: 
         quartile(0.25),
         quartile(0.75),
     );
+    if off_cpu.len() == off_ns.len() && on_cpu.len() == on_ns.len() {
+        let paired = pair_overheads(&off_cpu, &on_cpu);
+        let (off, on) = (quantile(off_cpu, 0.5), quantile(on_cpu, 0.5));
+        eprintln!(
+            "{name}: process CPU per call off {:.2} µs, on {:.2} µs: {:+.1} %; pairs of rounds: median {:+.1} %, quartiles {:+.1} % .. {:+.1} %",
+            off / 1000.0,
+            on / 1000.0,
+            (on / off - 1.0) * 100.0,
+            quantile(paired.clone(), 0.5),
+            quantile(paired.clone(), 0.25),
+            quantile(paired, 0.75),
+        );
+    }
+}
+
+/// The overhead of each pair of rounds (one with off first, one with on
+/// first), in percent.
+fn pair_overheads(off: &[f64], on: &[f64]) -> Vec<f64> {
+    off.chunks_exact(2)
+        .zip(on.chunks_exact(2))
+        .map(|(off, on)| ((on[0] + on[1]) / (off[0] + off[1]) - 1.0) * 100.0)
+        .collect()
 }
 
 fn bench_actions(c: &mut Criterion) {
@@ -339,35 +434,27 @@ fn bench_actions(c: &mut Criterion) {
         }
     };
     let mut g = c.benchmark_group("actions");
-    for (label, recording) in [("off", false), ("on", true)] {
-        g.bench_function(format!("dispatch/recording_{label}"), |b| {
-            b.iter_custom(|iters| {
-                let rig = if recording { &rigs.on } else { &rigs.off };
-                rigs.rt.block_on(rig.dispatch_n(iters)).unwrap_or_else(|e| {
-                    eprintln!("{}", e.0);
-                    Duration::MAX / 4
+    for path in Path::ALL {
+        for (label, recording) in [("off", false), ("on", true)] {
+            g.bench_function(format!("{}/recording_{label}", path.name()), |b| {
+                b.iter_custom(|iters| {
+                    let rig = if recording {
+                        &mut rigs.on
+                    } else {
+                        &mut rigs.off
+                    };
+                    rigs.rt.block_on(rig.run(path, iters)).unwrap_or_else(|e| {
+                        eprintln!("{}", e.0);
+                        Duration::MAX / 4
+                    })
                 })
-            })
-        });
-    }
-    for (label, recording) in [("off", false), ("on", true)] {
-        g.bench_function(format!("socket_window64/recording_{label}"), |b| {
-            b.iter_custom(|iters| {
-                let rig = if recording {
-                    &mut rigs.on
-                } else {
-                    &mut rigs.off
-                };
-                rigs.rt.block_on(rig.socket_n(iters)).unwrap_or_else(|e| {
-                    eprintln!("{}", e.0);
-                    Duration::MAX / 4
-                })
-            })
-        });
+            });
+        }
     }
     g.finish();
-    overhead(&mut rigs, "dispatch", 41, 5000, false);
-    overhead(&mut rigs, "socket_window64", 41, 10000, true);
+    overhead(&mut rigs, Path::Dispatch, 41, 5000);
+    overhead(&mut rigs, Path::DispatchWindow, 41, 10000);
+    overhead(&mut rigs, Path::SocketWindow, 41, 10000);
     let rec = rigs.on.live.recorder();
     eprintln!(
         "recorder: {} records dropped over the whole run (0 = every event recorded)",
@@ -377,7 +464,7 @@ fn bench_actions(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    // Short runs: the whole file should finish in about a minute on 2 cores.
+    // Short runs: the whole file should finish in about two minutes on 2 cores.
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
