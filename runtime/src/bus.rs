@@ -5,6 +5,7 @@
 //! declared, so a change can never ping-pong forever.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// Why a bus request was refused.
@@ -32,6 +33,10 @@ pub enum BusError {
 #[derive(Default)]
 pub(crate) struct Bus {
     inner: Mutex<Inner>,
+    /// Set by the first dependency ever declared. Every changed state asks
+    /// for its dependents; until an app declares one, that question must
+    /// not take a lock every instance on every core shares.
+    any_dependents: AtomicBool,
 }
 
 #[derive(Default)]
@@ -80,11 +85,17 @@ impl Bus {
         if !list.contains(&(dependent, handler)) {
             list.push((dependent, handler));
         }
+        // Set under the lock: a reader that sees it takes the lock and
+        // then sees the edge.
+        self.any_dependents.store(true, Ordering::Release);
         g.targets.entry(dependent).or_default().insert(target);
         Ok(())
     }
 
     pub(crate) fn dependents(&self, target: u64) -> Vec<(u64, &'static str)> {
+        if !self.any_dependents.load(Ordering::Acquire) {
+            return Vec::new();
+        }
         self.lock()
             .dependents
             .get(&target)

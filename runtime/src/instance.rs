@@ -925,7 +925,7 @@ impl<C: Component> Actor<C> {
             sig: self.sig.clone(),
         };
         let encoded = encode(&frame);
-        self.rt.patches_encoded.fetch_add(1, Ordering::Relaxed);
+        self.rt.patches_encoded.add(self.handle.iid());
         let bytes = encoded.as_ref().map(|s| s.len()).unwrap_or(0);
         let encode_time = t1.elapsed();
         if let Some(text) = encoded {

@@ -102,7 +102,7 @@ impl Live {
             sessions: self.rt.session_count(),
             instances: self.rt.instance_count(),
             total_mounted: self.rt.total_mounted.load(Ordering::Relaxed),
-            patches_encoded: self.rt.patches_encoded.load(Ordering::Relaxed),
+            patches_encoded: self.rt.patches_encoded.sum(),
         }
     }
 
