@@ -363,11 +363,7 @@ fn overhead(rigs: &mut Rigs, path: Path, rounds: usize, per_round: u64) {
         };
         for recording in order {
             let out = if recording { &mut on_ns } else { &mut off_ns };
-            let cpu_out = if recording {
-                &mut on_cpu
-            } else {
-                &mut off_cpu
-            };
+            let cpu_out = if recording { &mut on_cpu } else { &mut off_cpu };
             let rig = if recording {
                 &mut rigs.on
             } else {
