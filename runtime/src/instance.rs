@@ -745,8 +745,9 @@ impl<C: Component> Actor<C> {
                 return;
             }
         }
-        let started = Instant::now();
         let recording = self.recorder().enabled();
+        // Clock reads only feed the recorder: with it off they are skipped.
+        let started = recording.then(Instant::now);
         let rec_args = if recording { args.clone() } else { Vec::new() };
         let trace = trace.as_deref().and_then(server_span).map(Arc::new);
         let version_before = self.version;
@@ -768,7 +769,7 @@ impl<C: Component> Actor<C> {
             }),
             other => other,
         };
-        if recording && self.recorder().enabled() {
+        if let (Some(started), true) = (started, self.recorder().enabled()) {
             let (diff, emits) = {
                 let mut p = self.pending.borrow_mut();
                 p.trace = None;
@@ -840,7 +841,7 @@ impl<C: Component> Actor<C> {
     ) -> Result<Value, ActionError> {
         match ran {
             Ran::Ok(v) => {
-                let t0 = Instant::now();
+                let t0 = self.recorder().enabled().then(Instant::now);
                 match serde_json::to_value(&self.state) {
                     Ok(new) => {
                         let changed = self.publish(new, t0, trace);
@@ -895,8 +896,14 @@ impl<C: Component> Actor<C> {
 
     /// Diffs `new` against the last state and, when it differs, bumps the
     /// version and sends one patch to every owner. Returns whether the
-    /// visible state changed.
-    fn publish(&mut self, new: Value, t0: Instant, trace: Option<&Arc<TraceContext>>) -> bool {
+    /// visible state changed. `t0` (taken only while recording) starts the
+    /// serialize + diff time the recorder reports.
+    fn publish(
+        &mut self,
+        new: Value,
+        t0: Option<Instant>,
+        trace: Option<&Arc<TraceContext>>,
+    ) -> bool {
         let ops = visible_diff(&self.last, &new, C::SERVER_ONLY);
         let changed = !ops.0.is_empty() || *self.last != new;
         self.last = Arc::new(new);
@@ -907,7 +914,7 @@ impl<C: Component> Actor<C> {
             }
             return false;
         }
-        let diff_time = t0.elapsed();
+        let diff_time = t0.map(|t| t.elapsed()).unwrap_or_default();
         let base = self.version;
         self.version += 1;
         if self.rt.signer.is_some() {
@@ -915,7 +922,7 @@ impl<C: Component> Actor<C> {
             self.sig = self.sign(&VisibleRef(&self.last, C::SERVER_ONLY));
         }
         self.store_snapshot();
-        let t1 = Instant::now();
+        let t1 = t0.map(|_| Instant::now());
         let frame = ServerFrame::Patch {
             id: self.handle.id().to_string(),
             base,
@@ -927,7 +934,7 @@ impl<C: Component> Actor<C> {
         let encoded = encode(&frame);
         self.rt.patches_encoded.add(self.handle.iid());
         let bytes = encoded.as_ref().map(|s| s.len()).unwrap_or(0);
-        let encode_time = t1.elapsed();
+        let encode_time = t1.map(|t| t.elapsed()).unwrap_or_default();
         if let Some(text) = encoded {
             self.handle.shared.send_all(&text);
         }
@@ -954,7 +961,8 @@ impl<C: Component> Actor<C> {
                     bytes: u32::try_from(bytes).unwrap_or(u32::MAX),
                     diff: diff_time,
                     encode: encode_time,
-                    at: t1 + encode_time,
+                    // Recording was off when the step began: stamp it now.
+                    at: t1.map_or_else(Instant::now, |t| t + encode_time),
                 });
                 p.trace = trace.cloned();
             }
@@ -1082,7 +1090,7 @@ impl<C: Component> Actor<C> {
             .map_err(|e| format!("{}: recorded state does not fit the type: {e}", C::NAME))?;
         self.state = restored;
         let before = self.version;
-        self.publish(full, Instant::now(), None);
+        self.publish(full, self.recorder().enabled().then(Instant::now), None);
         if self.version != before {
             self.record(EventBody::TimeTravel {
                 target,
