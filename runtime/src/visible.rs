@@ -16,12 +16,13 @@ use serde_json::Value;
 /// order, as `json_patch::diff` followed by dropping those under a
 /// server-only key (a property test checks it).
 pub(crate) fn visible_diff(old: &Value, new: &Value, server_only: &[&str]) -> Patch {
-    let (Value::Object(old), Value::Object(new), false) = (old, new, server_only.is_empty()) else {
+    if server_only.is_empty() {
+        return json_patch::diff(old, new);
+    }
+    let (Value::Object(old), Value::Object(new)) = (old, new) else {
+        // Not an object: no fields to skip, only operations to drop.
         let mut ops = json_patch::diff(old, new);
-        if !server_only.is_empty() {
-            // Not an object: a whole-state replacement cannot leave fields out.
-            ops.0.retain(|op| !is_server_only(op, server_only));
-        }
+        ops.0.retain(|op| !is_server_only(op, server_only));
         return ops;
     };
     let visible = |k: &str| !server_only.contains(&k);
