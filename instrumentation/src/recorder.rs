@@ -208,7 +208,7 @@ impl RecorderBuilder {
     /// the hot path's writes over more cache: on the 2-core bench 1024
     /// slots dropped a few records at saturation and 4096 cost about 1.5
     /// points more throughput than 1024. At about 250k actions/s the
-    /// default holds about 20 ms of records per thread, and 2 runs of 52
+    /// default holds about 20 ms of records per thread, and 2 runs of 34
     /// dropped a few hundred; 8192 dropped none (`docs/benchmarks.md`).
     pub fn ring_capacity(mut self, slots: usize) -> Self {
         self.ring_capacity = slots.max(1);
