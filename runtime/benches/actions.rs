@@ -3,7 +3,7 @@
 //! Two runtimes are built side by side, one with the recorder off and one
 //! with it on; each serves a loopback socket whose client has mounted one
 //! `Counter` (the demo's shape: a step, a label, a server-only audit log,
-//! an event per increment). Two paths are timed:
+//! an event per increment). Three paths are timed:
 //!
 //! * `dispatch/*`: `Live::dispatch` → mailbox → actor → diff → patch and
 //!   event encoded into the session's outbox → reply over a oneshot, one
@@ -320,7 +320,6 @@ fn setup() -> Result<Rigs, Failed> {
     Ok(Rigs { rt, off, on })
 }
 
-/// The `q` quantile (0 ..= 1) of `v`, nearest rank.
 /// CPU nanoseconds of every thread of this process (the app's workers, the
 /// recorder's collector, the bench's own thread), from
 /// `/proc/self/task/*/schedstat`; `None` where that is not readable.
@@ -336,6 +335,7 @@ fn process_cpu_ns() -> Option<u64> {
     Some(total)
 }
 
+/// The `q` quantile (0 ..= 1) of `v`, nearest rank.
 fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
     v.sort_by(f64::total_cmp);
     let i = (v.len().saturating_sub(1) as f64 * q).round() as usize;
@@ -383,32 +383,53 @@ fn overhead(rigs: &mut Rigs, path: Path, rounds: usize, per_round: u64) {
             }
         }
     }
-    let paired = pair_overheads(&off_ns, &on_ns);
-    let quartile = |q: f64| quantile(paired.clone(), q);
-    let (off, on) = (quantile(off_ns.clone(), 0.5), quantile(on_ns.clone(), 0.5));
+    let cpu_complete = off_cpu.len() == off_ns.len() && on_cpu.len() == on_ns.len();
+    let wall = Summary::of(off_ns, on_ns);
     eprintln!(
         "{name}: recording off {:.2} µs/call ({:.0}/s), on {:.2} µs/call ({:.0}/s): overhead {:+.1} % (medians of {rounds} interleaved rounds of {per_round} calls); pairs of rounds: median {:+.1} %, quartiles {:+.1} % .. {:+.1} %",
-        off / 1000.0,
-        1e9 / off,
-        on / 1000.0,
-        1e9 / on,
-        (on / off - 1.0) * 100.0,
-        quartile(0.5),
-        quartile(0.25),
-        quartile(0.75),
+        wall.off / 1000.0,
+        1e9 / wall.off,
+        wall.on / 1000.0,
+        1e9 / wall.on,
+        wall.overhead(),
+        wall.pairs[1],
+        wall.pairs[0],
+        wall.pairs[2],
     );
-    if off_cpu.len() == off_ns.len() && on_cpu.len() == on_ns.len() {
-        let paired = pair_overheads(&off_cpu, &on_cpu);
-        let (off, on) = (quantile(off_cpu, 0.5), quantile(on_cpu, 0.5));
+    if cpu_complete {
+        let cpu = Summary::of(off_cpu, on_cpu);
         eprintln!(
             "{name}: process CPU per call off {:.2} µs, on {:.2} µs: {:+.1} %; pairs of rounds: median {:+.1} %, quartiles {:+.1} % .. {:+.1} %",
-            off / 1000.0,
-            on / 1000.0,
-            (on / off - 1.0) * 100.0,
-            quantile(paired.clone(), 0.5),
-            quantile(paired.clone(), 0.25),
-            quantile(paired, 0.75),
+            cpu.off / 1000.0,
+            cpu.on / 1000.0,
+            cpu.overhead(),
+            cpu.pairs[1],
+            cpu.pairs[0],
+            cpu.pairs[2],
         );
+    }
+}
+
+/// Medians of per-call figures, off and on, and the quartiles (25, 50,
+/// 75 %) of the overhead over pairs of rounds.
+struct Summary {
+    off: f64,
+    on: f64,
+    pairs: [f64; 3],
+}
+
+impl Summary {
+    fn of(off: Vec<f64>, on: Vec<f64>) -> Self {
+        let paired = pair_overheads(&off, &on);
+        Summary {
+            pairs: [0.25, 0.5, 0.75].map(|q| quantile(paired.clone(), q)),
+            off: quantile(off, 0.5),
+            on: quantile(on, 0.5),
+        }
+    }
+
+    fn overhead(&self) -> f64 {
+        (self.on / self.off - 1.0) * 100.0
     }
 }
 
