@@ -2,6 +2,7 @@
 //! appends the events to the history as they are (records are built only
 //! when read), wakes subscribers and answers flushes.
 
+use crate::clock::Instant;
 use crate::history::History;
 use crate::recorder::{lock, Shared};
 use crate::ring::RingCons;
@@ -12,7 +13,7 @@ use ringbuf::traits::{Consumer, Observer};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A ticket that has not arrived after this long is declared lost, so that
 /// a thread that died between drawing a ticket and pushing cannot stall the

@@ -2,6 +2,7 @@
 //! size caps. Runs when a record is read (subscription, export), never on
 //! the hot path and not for entries nobody reads.
 
+use crate::clock::Instant;
 use crate::event::{EventBody, TypeMeta};
 use crate::history::Entry;
 use crate::redact::{cap, cap_str, redact_args, redact_ops, redact_top};
@@ -11,7 +12,6 @@ use fluxlive_protocol::record::{
     RenderRecord,
 };
 use serde_json::Value;
-use std::time::Instant;
 
 /// Limits applied while converting.
 #[derive(Debug, Clone, Copy)]

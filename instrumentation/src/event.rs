@@ -5,6 +5,7 @@
 //! each into a [`Record`](fluxlive_protocol::record::Record) only when it is
 //! read, off the hot path.
 
+use crate::clock::Instant;
 use fluxlive_protocol::app::{ClientSpanReport, RenderReport};
 use fluxlive_protocol::record::{CallSource, TraceContext, UnmountReason};
 use fluxlive_protocol::ErrorCode;
@@ -12,7 +13,7 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Static description of a component type, emitted by the `#[live]` macro as
 /// a `static` item so that events carry a pointer instead of strings.
@@ -82,7 +83,7 @@ pub struct DiffPart {
     pub ops: json_patch::Patch,
     /// Encoded patch frame size.
     pub bytes: u32,
-    /// Time spent serializing and diffing.
+    /// Time spent serializing, diffing (and signing, when states are signed).
     pub diff: Duration,
     /// Time spent encoding the frame.
     pub encode: Duration,
@@ -174,7 +175,7 @@ pub enum EventBody {
         ops: json_patch::Patch,
         /// Encoded patch frame size.
         bytes: u32,
-        /// Time spent serializing and diffing.
+        /// Time spent serializing, diffing (and signing, when states are signed).
         diff: Duration,
         /// Time spent encoding the frame.
         encode: Duration,

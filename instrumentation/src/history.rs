@@ -17,6 +17,7 @@
 //! redacted base, patches passed through [`redact_ops`]), exactly like a
 //! reader rebuilding from the records it was sent.
 
+use crate::clock::Instant;
 use crate::convert::{materialize, Caps};
 use crate::error::StateAtError;
 use crate::event::TypeMeta;
@@ -29,7 +30,6 @@ use fluxlive_protocol::session::{Session, SessionHeader};
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::time::Instant;
 
 /// A state at a version.
 #[derive(Debug, Clone)]

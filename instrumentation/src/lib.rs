@@ -18,6 +18,7 @@
 //!
 //! [`Record`]: fluxlive_protocol::record::Record
 
+pub mod clock;
 mod codec;
 mod collector;
 mod convert;

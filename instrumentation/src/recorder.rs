@@ -1,5 +1,6 @@
 //! The [`Recorder`] handle the runtime holds, and its builder.
 
+use crate::clock::Instant;
 use crate::collector::{self, Item, Pending};
 use crate::convert::{ts_since, Caps};
 use crate::error::StateAtError;
@@ -16,7 +17,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{oneshot, watch};
 
 /// Locks a mutex, ignoring poisoning: every critical section here leaves

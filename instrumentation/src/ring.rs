@@ -34,6 +34,7 @@
 //! counter and reported by the collector as a `Dropped { site: ring }`
 //! record.
 
+use crate::clock::Instant;
 use crate::event::{Event, TypeMeta};
 use crate::recorder::Shared;
 use crate::wire::{encode_event, set_ticket};
@@ -42,7 +43,6 @@ use ringbuf::{HeapCons, HeapProd, HeapRb};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 /// Ring bytes per slot of [`RecorderBuilder::ring_capacity`](crate::RecorderBuilder::ring_capacity):
 /// an encoded counter action with its diff and one emit is about 190 bytes.

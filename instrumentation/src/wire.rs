@@ -11,6 +11,7 @@
 //! action carrying its diff and emits stands for several). Bodies start with
 //! the instance id when flag [`HAS_INSTANCE`] is set.
 
+use crate::clock::Instant;
 use crate::codec::{CodecError, Reader, Writer};
 use crate::event::{DiffPart, Event, EventBody};
 use fluxlive_protocol::app::{ClientSpanReport, RenderReport};
@@ -19,7 +20,7 @@ use fluxlive_protocol::ErrorCode;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Bytes in the fixed header, `len` included.
 pub(crate) const HEADER: usize = 46;

@@ -5,11 +5,12 @@
 
 mod support;
 
+use fluxlive_instrumentation::clock::Instant;
 use fluxlive_instrumentation::{DiffPart, EventBody, Filter, Recorder, TraceContext};
 use fluxlive_protocol::record::{RecordBody, RecordKind};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::*;
 
 /// `add(1)` from `before` that set `/count` to `before + 1` and emitted

@@ -4,12 +4,13 @@
 
 mod support;
 
+use fluxlive_instrumentation::clock::Instant;
 use fluxlive_instrumentation::{state_in_records, EventBody, Filter, Recorder, StateAtError};
 use fluxlive_protocol::record::{Outcome, RecordBody, RecordKind};
 use fluxlive_protocol::session::Session;
 use fluxlive_protocol::REDACTED;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::*;
 
 #[tokio::test]

@@ -347,7 +347,8 @@ pub struct DiffRecord {
     pub ops: Patch,
     /// Size of the encoded patch frame in bytes.
     pub bytes: u32,
-    /// Microseconds spent serializing the state and diffing.
+    /// Microseconds spent serializing the state and diffing (and signing
+    /// the new state, when the server signs states).
     pub diff_us: u64,
     /// Microseconds spent encoding the patch frame.
     pub encode_us: u64,

@@ -27,7 +27,8 @@ use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+// The recorder's clock (a TSC read), not std's: see its module docs.
+use fluxlive_instrumentation::clock::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 /// Idempotency keys remembered per instance.
@@ -914,7 +915,6 @@ impl<C: Component> Actor<C> {
             }
             return false;
         }
-        let diff_time = t0.map(|t| t.elapsed()).unwrap_or_default();
         let base = self.version;
         self.version += 1;
         if self.rt.signer.is_some() {
@@ -922,7 +922,9 @@ impl<C: Component> Actor<C> {
             self.sig = self.sign(&VisibleRef(&self.last, C::SERVER_ONLY));
         }
         self.store_snapshot();
+        // One read ends the diff (signing and the snapshot included) and starts the encode.
         let t1 = t0.map(|_| Instant::now());
+        let diff_time = t0.zip(t1).map(|(a, b)| b - a).unwrap_or_default();
         let frame = ServerFrame::Patch {
             id: self.handle.id().to_string(),
             base,

@@ -2,13 +2,14 @@
 //! builders and stream checks.
 #![allow(dead_code, clippy::unwrap_used)]
 
+use fluxlive_instrumentation::clock::Instant;
 use fluxlive_instrumentation::{
     ActionMeta, Event, EventBody, Filter, InstanceKey, Recorder, TypeMeta,
 };
 use fluxlive_protocol::record::{Record, RecordBody};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The secret that must never appear in any output.
 pub(crate) const SECRET: &str = "hunter2-s3cr3t";
