@@ -215,6 +215,13 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn len(&mut self) -> Result<usize> {
+        // Most lengths (strings, lists) fit in one byte.
+        if let Some(&b) = self.bytes.first() {
+            if b & 0x80 == 0 && usize::from(b) <= self.bytes.len() * 8 {
+                self.bytes = &self.bytes[1..];
+                return Ok(usize::from(b));
+            }
+        }
         let mut v = 0usize;
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;
@@ -232,8 +239,13 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn str(&mut self) -> Result<&'a str> {
+        std::str::from_utf8(self.str_bytes()?).map_err(|_| CodecError("not UTF-8"))
+    }
+
+    /// The bytes of a string, not checked for UTF-8 (for comparisons).
+    pub(crate) fn str_bytes(&mut self) -> Result<&'a [u8]> {
         let n = self.len()?;
-        std::str::from_utf8(self.take(n)?).map_err(|_| CodecError("not UTF-8"))
+        self.take(n)
     }
 
     pub(crate) fn string(&mut self) -> Result<String> {
@@ -256,6 +268,46 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn value(&mut self) -> Result<Value> {
         self.value_at(0)
+    }
+
+    /// Steps over one value without building it.
+    pub(crate) fn skip_value(&mut self) -> Result<()> {
+        self.skip_value_at(0)
+    }
+
+    fn skip_value_at(&mut self, depth: usize) -> Result<()> {
+        if depth > MAX_DEPTH {
+            return Err(CodecError("nested too deep"));
+        }
+        match self.u8()? {
+            0..=2 => {}
+            3..=5 => {
+                self.take(8)?;
+            }
+            6 => {
+                let n = self.len()?;
+                self.take(n)?;
+            }
+            7 => {
+                for _ in 0..self.len()? {
+                    self.skip_value_at(depth + 1)?;
+                }
+            }
+            8 => {
+                for _ in 0..self.len()? {
+                    let n = self.len()?;
+                    self.take(n)?;
+                    self.skip_value_at(depth + 1)?;
+                }
+            }
+            _ => return Err(CodecError("unknown value tag")),
+        }
+        Ok(())
+    }
+
+    /// The bytes not read yet.
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        self.bytes
     }
 
     fn value_at(&mut self, depth: usize) -> Result<Value> {
@@ -394,6 +446,18 @@ mod tests {
         fn garbage_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
             let _ = Reader::new(&bytes).value();
             let _ = Reader::new(&bytes).ops();
+            let _ = Reader::new(&bytes).skip_value();
+        }
+
+        #[test]
+        fn skip_value_steps_over_exactly_one_value(v in json_value(), w in json_value()) {
+            let mut buf = Vec::new();
+            Writer(&mut buf).value(&v);
+            Writer(&mut buf).value(&w);
+            let mut r = Reader::new(&buf);
+            r.skip_value().unwrap();
+            prop_assert_eq!(r.value().unwrap(), w);
+            prop_assert!(r.rest().is_empty());
         }
     }
 

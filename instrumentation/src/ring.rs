@@ -101,8 +101,14 @@ fn peek_head(cons: &HeapCons<u8>) -> Option<(usize, u64)> {
     }
     let (a, b) = cons.as_slices();
     let mut head = [0u8; 12];
-    for (dst, src) in head.iter_mut().zip(a.iter().chain(b.iter())) {
-        *dst = *src;
+    match a.get(..12) {
+        Some(h) => head.copy_from_slice(h),
+        // The header wraps around the end of the ring.
+        None => {
+            for (dst, src) in head.iter_mut().zip(a.iter().chain(b.iter())) {
+                *dst = *src;
+            }
+        }
     }
     let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize + 4;
     let mut t = [0u8; 8];
