@@ -259,13 +259,13 @@ fn collector_ns() -> u64 {
     ns
 }
 
-/// Collector CPU per diff event (conversion, history append with state
-/// folding, eviction), measured over many events: not a criterion timing.
-/// Collector CPU per diff event once the history is full, so that every
-/// event appended also evicts and folds one, from a known base (a mount
-/// first). Two workloads: one field replaced over and over (a counter: the
-/// collector folds only the last diff of each run it evicts together) and
-/// two fields replaced in turn (every evicted diff is folded).
+/// Collector CPU per diff event (merge, history append, eviction and
+/// folding), measured over many events once the history is full, so that
+/// every event appended also evicts and folds one, from a known base (a
+/// mount first); not a criterion timing. Two workloads: one field replaced
+/// over and over (a counter: each evicted diff supersedes the deferred one
+/// unapplied) and two fields replaced in turn (every evicted diff is
+/// applied).
 fn collector_cpu(rec: &Recorder, rt: &tokio::runtime::Runtime, id: &Arc<str>) {
     const EVENTS: u64 = 400_000;
     for (iid, label, fields) in [

@@ -83,37 +83,43 @@ pub(crate) fn apply_encoded(
     Ok(())
 }
 
-/// Reads the encoded op list at the start of `ops`. When every op in it is
-/// a `replace` on a plain path (the shape a counter's or a form field's
-/// diff has), returns its length, and whether `prev` (an earlier list this
-/// function accepted) replaces the same paths in the same order. Then
-/// applying `ops` gives the same state whether or not `prev` was applied
-/// before it: each replace overwrites whatever `prev` put at its path, and
-/// a recorded diff applies to the state it was taken from.
-pub(crate) fn replace_only(ops: &[u8], prev: Option<&[u8]>) -> Option<(usize, bool)> {
+/// The length of the encoded op list at the start of `ops` when every op
+/// in it is a `replace` on a plain path (the shape a counter's or a form
+/// field's diff has), `None` otherwise.
+pub(crate) fn replace_only(ops: &[u8]) -> Option<usize> {
     let mut r = Reader::new(ops);
-    let n = r.len().ok()?;
-    let mut prev = prev.map(Reader::new);
-    let mut same = prev.as_mut().is_some_and(|p| p.len().ok() == Some(n));
-    for _ in 0..n {
-        if r.u8().ok()? != op::REPLACE {
-            return None;
-        }
-        let path = r.str_bytes().ok()?;
-        if !plain_bytes(path) {
+    for _ in 0..r.len().ok()? {
+        if r.u8().ok()? != op::REPLACE || !plain_bytes(r.str_bytes().ok()?) {
             return None;
         }
         r.skip_value().ok()?;
-        if let (true, Some(p)) = (same, prev.as_mut()) {
-            same = (|| -> Result<bool, CodecError> {
-                let same_op = p.u8()? == op::REPLACE && p.str_bytes()? == path;
-                p.skip_value()?;
-                Ok(same_op)
-            })()
-            .unwrap_or(false);
-        }
     }
-    Some((ops.len() - r.rest().len(), same))
+    Some(ops.len() - r.rest().len())
+}
+
+/// The length of the encoded op list at the start of `ops` when it
+/// replaces exactly the paths `prev` (a list [`replace_only`] accepted)
+/// replaces, in the same order; `None` at the first difference. Then
+/// applying `ops` gives the same state whether or not `prev` was applied
+/// before it: each replace overwrites whatever `prev` put at its path, and
+/// a recorded diff applies to the state it was taken from.
+pub(crate) fn same_replaces(ops: &[u8], prev: &[u8]) -> Option<usize> {
+    let (mut r, mut p) = (Reader::new(ops), Reader::new(prev));
+    let n = r.len().ok()?;
+    if p.len().ok()? != n {
+        return None;
+    }
+    for _ in 0..n {
+        if r.u8().ok()? != op::REPLACE || p.u8().ok()? != op::REPLACE {
+            return None;
+        }
+        if r.str_bytes().ok()? != p.str_bytes().ok()? {
+            return None;
+        }
+        r.skip_value().ok()?;
+        p.skip_value().ok()?;
+    }
+    Some(ops.len() - r.rest().len())
 }
 
 /// A path the fast ops handle: not the root, and no `~` escapes.
@@ -306,44 +312,37 @@ mod tests {
         ]));
         let mut with_tail = two.clone();
         with_tail.extend_from_slice(b"tail");
-        assert_eq!(replace_only(&with_tail, None), Some((two.len(), false)));
+        assert_eq!(replace_only(&with_tail), Some(two.len()));
         for not in [
             json!([{"op": "replace", "path": "/count", "value": 1}, {"op": "add", "path": "/b", "value": 1}]),
             json!([{"op": "remove", "path": "/count"}]),
             json!([{"op": "replace", "path": "/a~1b", "value": 1}]),
             json!([{"op": "replace", "path": "", "value": 1}]),
         ] {
-            assert_eq!(replace_only(&encoded(not.clone()), None), None, "{not}");
+            assert_eq!(replace_only(&encoded(not.clone())), None, "{not}");
         }
-        assert_eq!(replace_only(&two[..two.len() - 1], None), None, "cut short");
+        assert_eq!(replace_only(&two[..two.len() - 1]), None, "cut short");
     }
 
     #[test]
-    fn same_paths_in_the_same_order_whatever_the_values() {
+    fn same_replaces_wants_the_same_paths_in_the_same_order_whatever_the_values() {
         let a = encoded(
             json!([{"op": "replace", "path": "/x", "value": 1}, {"op": "replace", "path": "/y", "value": "s"}]),
         );
         let b = encoded(
             json!([{"op": "replace", "path": "/x", "value": [9]}, {"op": "replace", "path": "/y", "value": null}]),
         );
-        assert_eq!(replace_only(&b, Some(&a)), Some((b.len(), true)));
+        assert_eq!(same_replaces(&b, &a), Some(b.len()));
         for other in [
             json!([{"op": "replace", "path": "/y", "value": 1}, {"op": "replace", "path": "/x", "value": 1}]),
             json!([{"op": "replace", "path": "/x", "value": 1}]),
             json!([{"op": "replace", "path": "/x", "value": 1}, {"op": "replace", "path": "/z", "value": 1}]),
+            json!([{"op": "replace", "path": "/x", "value": 1}, {"op": "add", "path": "/y", "value": 1}]),
             json!([{"op": "replace", "path": "/x", "value": 1}, {"op": "replace", "path": "/y", "value": 1}, {"op": "replace", "path": "/z", "value": 1}]),
         ] {
             let o = encoded(other.clone());
-            assert_eq!(
-                replace_only(&o, Some(&a)),
-                Some((o.len(), false)),
-                "{other}"
-            );
-            assert_eq!(
-                replace_only(&a, Some(&o)),
-                Some((a.len(), false)),
-                "{other}"
-            );
+            assert_eq!(same_replaces(&o, &a), None, "{other}");
+            assert_eq!(same_replaces(&a, &o), None, "{other}");
         }
     }
 

@@ -348,7 +348,7 @@ const DEFER_MAX: usize = 256;
 ///
 /// Why: most evicted diffs of an instance replace the same paths as the
 /// one before (a counter's `/count`, a form's field), and then the earlier
-/// one never needs applying ([`fold::replace_only`]). Folding each one was
+/// one never needs applying ([`fold::same_replaces`]). Folding each one was
 /// the collector's largest cost per action (decode the value, walk the
 /// path, drop the old value: about 70 ns of 200 in a load-generator
 /// profile); now a run of them costs a path comparison each and one
@@ -357,6 +357,14 @@ const DEFER_MAX: usize = 256;
 struct Deferred {
     /// Base and version of the deferred diff; `None` when none is.
     span: Option<(u64, u64)>,
+    /// How many diffs it stands for beyond the first (superseded ones).
+    hits: u32,
+    /// Diffs to apply at once without looking at their shape, after a
+    /// deferred diff that nothing superseded; `backoff` doubles with every
+    /// such miss in a row (up to 64) and resets on a hit, so an instance
+    /// whose diffs alternate between fields soon stops paying for the look.
+    skip: u8,
+    backoff: u8,
     /// Its encoded ops (the buffer is reused).
     ops: Vec<u8>,
 }
@@ -374,34 +382,47 @@ impl Track {
         }
     }
 
-    /// Folds an evicted diff from `base` to `version` in, deferring it when
-    /// it replaces paths only and continues from the base (or from the
-    /// deferred diff, which it then supersedes when it replaces the same
-    /// paths). A diff that starts anywhere else is applied at once, where
-    /// [`due`] judges it exactly as it would have one step at a time.
+    /// Folds an evicted diff from `base` to `version` in. A diff that
+    /// continues the deferred one and replaces the same paths supersedes
+    /// it; otherwise the deferred one is applied, and the new one deferred
+    /// when it replaces paths only and continues from the base, or applied
+    /// at once (where [`due`] judges it exactly as it would have one step
+    /// at a time). After a deferred diff that nothing superseded, the next
+    /// few diffs are applied at once without looking at their shape
+    /// ([`Deferred::skip`]).
     fn fold_patch(&mut self, meta: &TypeMeta, base: u64, version: u64, ops: Reader<'_>) {
         let bytes = ops.rest();
-        // Only a diff that continues the deferred one can supersede it.
-        let prev = match self.deferred.span {
-            Some((_, v)) if v == base => Some(self.deferred.ops.as_slice()),
-            _ => None,
-        };
-        if let Some((n, same)) = fold::replace_only(bytes, prev).filter(|&(n, _)| n <= DEFER_MAX) {
-            let from = match self.deferred.span {
-                Some((from, _)) if same => Some(from),
-                _ => {
-                    self.settle(meta);
-                    (self.base_version() == Some(base)).then_some(base)
+        if let Some((from, v)) = self.deferred.span {
+            if v == base {
+                if let Some(n) = fold::same_replaces(bytes, &self.deferred.ops) {
+                    let d = &mut self.deferred;
+                    d.span = Some((from, version));
+                    d.hits += 1;
+                    d.backoff = 0;
+                    d.ops.clear();
+                    d.ops.extend_from_slice(&bytes[..n]);
+                    return;
                 }
-            };
-            if let Some(from) = from {
-                self.deferred.span = Some((from, version));
-                self.deferred.ops.clear();
-                self.deferred.ops.extend_from_slice(&bytes[..n]);
+            }
+            let d = &mut self.deferred;
+            if d.hits == 0 {
+                d.backoff = d.backoff.saturating_mul(2).clamp(1, 64);
+                d.skip = d.backoff;
+            }
+            self.settle(meta);
+        }
+        if self.deferred.skip > 0 {
+            self.deferred.skip -= 1;
+        } else if self.base_version() == Some(base) {
+            if let Some(n) = fold::replace_only(bytes).filter(|&n| n <= DEFER_MAX) {
+                let d = &mut self.deferred;
+                d.span = Some((base, version));
+                d.hits = 0;
+                d.ops.clear();
+                d.ops.extend_from_slice(&bytes[..n]);
                 return;
             }
         }
-        self.settle(meta);
         apply_change(
             &mut self.base,
             meta,

@@ -242,3 +242,67 @@ fn long_replace_runs_fold_to_the_same_states() {
         .collect();
     check(640, &steps).unwrap();
 }
+
+/// A diff lost between two recorded ones (a full ring drops it) leaves
+/// the instance's state unknown from there on, as it does one step at a
+/// time, even when the diffs on both sides replace the same field and the
+/// fold would otherwise let the later one stand for the earlier one.
+#[test]
+fn a_lost_diff_between_two_like_ones_is_not_folded_over() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let rec = Recorder::builder().history(64).build();
+    let diff = |base: u64, ops: Value| {
+        ev(
+            1,
+            &COUNTER,
+            EventBody::Diff {
+                base,
+                version: base + 1,
+                ops: patch(ops),
+                bytes: 40,
+                diff: Duration::ZERO,
+                encode: Duration::ZERO,
+                trace: None,
+            },
+        )
+    };
+    rec.record(ev(
+        1,
+        &COUNTER,
+        EventBody::Mount {
+            props: json!({}),
+            version: 1,
+            state: json!({"count": 0, "a": 0}),
+        },
+    ));
+    rec.record(diff(
+        1,
+        json!([{"op": "replace", "path": "/count", "value": 1}]),
+    ));
+    // 2 -> 3 (`/a` to 7) never reached the recorder.
+    rec.record(diff(
+        3,
+        json!([{"op": "replace", "path": "/count", "value": 2}]),
+    ));
+    // Evict all of it.
+    for n in 0..200 {
+        rec.record(ev(
+            2,
+            &COUNTER,
+            EventBody::Snapshot {
+                version: n + 1,
+                state: json!({"count": n}),
+            },
+        ));
+    }
+    rt.block_on(rec.flush());
+    for v in [3, 4] {
+        match rec.state_at(1, Some(v)) {
+            Err(StateAtError::VersionUnavailable { .. }) => {}
+            other => panic!("version {v} after a lost diff: {other:?}"),
+        }
+    }
+}
