@@ -285,8 +285,7 @@ impl<'a> Reader<'a> {
                 self.take(8)?;
             }
             6 => {
-                let n = self.len()?;
-                self.take(n)?;
+                self.str_bytes()?;
             }
             7 => {
                 for _ in 0..self.len()? {
@@ -295,8 +294,7 @@ impl<'a> Reader<'a> {
             }
             8 => {
                 for _ in 0..self.len()? {
-                    let n = self.len()?;
-                    self.take(n)?;
+                    self.str_bytes()?;
                     self.skip_value_at(depth + 1)?;
                 }
             }

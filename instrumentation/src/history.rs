@@ -357,6 +357,8 @@ const DEFER_MAX: usize = 256;
 struct Deferred {
     /// Base and version of the deferred diff; `None` when none is.
     span: Option<(u64, u64)>,
+    /// Its encoded ops (the buffer is reused).
+    ops: Vec<u8>,
     /// How many diffs it stands for beyond the first (superseded ones).
     hits: u32,
     /// Diffs to apply at once without looking at their shape, after a
@@ -365,21 +367,32 @@ struct Deferred {
     /// whose diffs alternate between fields soon stops paying for the look.
     skip: u8,
     backoff: u8,
-    /// Its encoded ops (the buffer is reused).
-    ops: Vec<u8>,
+}
+
+impl Deferred {
+    /// Defers the diff from `from` to `version` whose ops are `ops`,
+    /// standing for `hits` superseded ones too.
+    fn hold(&mut self, from: u64, version: u64, ops: &[u8], hits: u32) {
+        self.span = Some((from, version));
+        self.hits = hits;
+        self.ops.clear();
+        self.ops.extend_from_slice(ops);
+    }
+
+    /// Applies the deferred diff, if any, to `cur`.
+    fn apply_to(&self, cur: &mut Option<Versioned>, meta: &TypeMeta) {
+        if let Some((base, version)) = self.span {
+            let ops = Reader::new(&self.ops);
+            apply_change(cur, meta, StateChange::Patch { base, version, ops });
+        }
+    }
 }
 
 impl Track {
     /// Applies the deferred diff, if any, to the base.
     fn settle(&mut self, meta: &TypeMeta) {
-        if let Some((base, version)) = self.deferred.span.take() {
-            let ops = Reader::new(&self.deferred.ops);
-            apply_change(
-                &mut self.base,
-                meta,
-                StateChange::Patch { base, version, ops },
-            );
-        }
+        self.deferred.apply_to(&mut self.base, meta);
+        self.deferred.span = None;
     }
 
     /// Folds an evicted diff from `base` to `version` in. A diff that
@@ -396,11 +409,8 @@ impl Track {
             if v == base {
                 if let Some(n) = fold::same_replaces(bytes, &self.deferred.ops) {
                     let d = &mut self.deferred;
-                    d.span = Some((from, version));
-                    d.hits += 1;
                     d.backoff = 0;
-                    d.ops.clear();
-                    d.ops.extend_from_slice(&bytes[..n]);
+                    d.hold(from, version, &bytes[..n], d.hits + 1);
                     return;
                 }
             }
@@ -415,11 +425,7 @@ impl Track {
             self.deferred.skip -= 1;
         } else if self.base_version() == Some(base) {
             if let Some(n) = fold::replace_only(bytes).filter(|&n| n <= DEFER_MAX) {
-                let d = &mut self.deferred;
-                d.span = Some((base, version));
-                d.hits = 0;
-                d.ops.clear();
-                d.ops.extend_from_slice(&bytes[..n]);
+                self.deferred.hold(base, version, &bytes[..n], 0);
                 return;
             }
         }
@@ -437,10 +443,7 @@ impl Track {
     /// The instance's state after every evicted entry.
     fn state(&self, meta: &TypeMeta) -> Option<Versioned> {
         let mut cur = self.base.clone();
-        if let Some((base, version)) = self.deferred.span {
-            let ops = Reader::new(&self.deferred.ops);
-            apply_change(&mut cur, meta, StateChange::Patch { base, version, ops });
-        }
+        self.deferred.apply_to(&mut cur, meta);
         cur
     }
 }

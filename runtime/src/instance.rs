@@ -15,6 +15,8 @@ use crate::session::Session;
 use crate::signing::SnapshotError;
 use crate::visible::{visible_diff, visible_state, VisibleRef};
 use axum::extract::ws::Utf8Bytes;
+// The recorder's clock (a TSC read), not std's: see its module docs.
+use fluxlive_instrumentation::clock::Instant;
 use fluxlive_instrumentation::{DiffPart, Event, EventBody, InstanceKey, Recorder, TypeMeta};
 use fluxlive_protocol::app::{InstanceState, ServerFrame, SignedState};
 use fluxlive_protocol::debug::InstanceInfo;
@@ -27,8 +29,6 @@ use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-// The recorder's clock (a TSC read), not std's: see its module docs.
-use fluxlive_instrumentation::clock::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 /// Idempotency keys remembered per instance.
