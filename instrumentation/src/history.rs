@@ -359,8 +359,8 @@ struct Deferred {
     span: Option<(u64, u64)>,
     /// Its encoded ops (the buffer is reused).
     ops: Vec<u8>,
-    /// How many diffs it stands for beyond the first (superseded ones).
-    hits: u32,
+    /// Whether it has superseded an earlier deferred diff.
+    superseding: bool,
     /// Diffs to apply at once without looking at their shape, after a
     /// deferred diff that nothing superseded; `backoff` doubles with every
     /// such miss in a row (up to 64) and resets on a hit, so an instance
@@ -371,10 +371,10 @@ struct Deferred {
 
 impl Deferred {
     /// Defers the diff from `from` to `version` whose ops are `ops`,
-    /// standing for `hits` superseded ones too.
-    fn hold(&mut self, from: u64, version: u64, ops: &[u8], hits: u32) {
+    /// `superseding` one deferred before it.
+    fn hold(&mut self, from: u64, version: u64, ops: &[u8], superseding: bool) {
         self.span = Some((from, version));
-        self.hits = hits;
+        self.superseding = superseding;
         self.ops.clear();
         self.ops.extend_from_slice(ops);
     }
@@ -410,12 +410,12 @@ impl Track {
                 if let Some(n) = fold::same_replaces(bytes, &self.deferred.ops) {
                     let d = &mut self.deferred;
                     d.backoff = 0;
-                    d.hold(from, version, &bytes[..n], d.hits + 1);
+                    d.hold(from, version, &bytes[..n], true);
                     return;
                 }
             }
             let d = &mut self.deferred;
-            if d.hits == 0 {
+            if !d.superseding {
                 d.backoff = d.backoff.saturating_mul(2).clamp(1, 64);
                 d.skip = d.backoff;
             }
@@ -425,7 +425,7 @@ impl Track {
             self.deferred.skip -= 1;
         } else if self.base_version() == Some(base) {
             if let Some(n) = fold::replace_only(bytes).filter(|&n| n <= DEFER_MAX) {
-                self.deferred.hold(base, version, &bytes[..n], 0);
+                self.deferred.hold(base, version, &bytes[..n], false);
                 return;
             }
         }
