@@ -1,5 +1,8 @@
-//! Hot-path cost of `Recorder::record`: one call for an action event and
-//! for a diff event with recording on, and one call with recording off.
+//! Hot-path cost of `Recorder::record`: one call for an action event, for
+//! the demo counter's action as the runtime records it (carrying its diff
+//! and emit: three records, one push) and for a diff event with recording
+//! on, and one call with recording off. The `baseline/drop_*` benches time
+//! dropping the same events unrecorded: the timed pushes include that drop.
 //!
 //! Events are built outside the timed section, and the collector is flushed
 //! between timed blocks of 2048 calls so that the rings never fill: what is
@@ -11,7 +14,9 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use fluxlive_instrumentation::clock::Instant;
-use fluxlive_instrumentation::{ActionMeta, Event, EventBody, InstanceKey, Recorder, TypeMeta};
+use fluxlive_instrumentation::{
+    ActionMeta, DiffPart, Event, EventBody, InstanceKey, Recorder, TypeMeta,
+};
 use serde_json::json;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -55,6 +60,39 @@ fn action(id: &Arc<str>, v: u64) -> Event {
             source: Default::default(),
             diff: None,
             emits: Vec::new(),
+        },
+    }
+}
+
+/// The demo counter's `increment` as the runtime records it: one event
+/// carrying the action, its diff and its emit (one push per action).
+fn counter_action(id: &Arc<str>, v: u64) -> Event {
+    let ops = serde_json::from_value(json!([{"op": "replace", "path": "/count", "value": v + 1}]))
+        .unwrap_or_default();
+    let now = Instant::now();
+    Event {
+        conn: 1,
+        instance: key(id),
+        body: EventBody::Action {
+            method: "increment".into(),
+            args: Vec::new(),
+            started: now,
+            dur: Duration::from_micros(3),
+            outcome: Ok(serde_json::Value::Null),
+            version_before: v,
+            version_after: v + 1,
+            trace: None,
+            source: Default::default(),
+            diff: Some(DiffPart {
+                base: v,
+                version: v + 1,
+                ops,
+                bytes: 64,
+                diff: Duration::from_micros(2),
+                encode: Duration::from_micros(1),
+                at: now,
+            }),
+            emits: vec![("count-changed".into(), json!({ "count": v + 1 }))],
         },
     }
 }
@@ -185,6 +223,9 @@ fn bench_record(c: &mut Criterion) {
     c.bench_function("record/action", |b| {
         b.iter_custom(|iters| timed(&rec, &rt, iters, &|v| action(&id, v), None))
     });
+    c.bench_function("record/counter_action", |b| {
+        b.iter_custom(|iters| timed(&rec, &rt, iters, &|v| counter_action(&id, v), None))
+    });
     c.bench_function("record/diff", |b| {
         b.iter_custom(|iters| timed(&rec, &rt, iters, &|v| diff(&id, v), None))
     });
@@ -228,6 +269,9 @@ fn bench_record(c: &mut Criterion) {
     });
     c.bench_function("baseline/drop_action_event", |b| {
         b.iter_custom(|iters| timed_drop(iters, &|v| action(&id, v)))
+    });
+    c.bench_function("baseline/drop_counter_action_event", |b| {
+        b.iter_custom(|iters| timed_drop(iters, &|v| counter_action(&id, v)))
     });
     // The recorder's clock against std's: an action reads it five times.
     c.bench_function("baseline/clock_now", |b| b.iter(Instant::now));

@@ -19,7 +19,9 @@
 //!
 //! Criterion reports each; then an interleaved pass (off, on, off, on, …)
 //! prints the recording overhead as a percentage, so that drift on a busy
-//! machine hits both sides alike.
+//! machine hits both sides alike. A last interleaved pass runs
+//! `dispatch_window64` with two more rigs on a current-thread runtime: the
+//! recorder's cost on the actor's thread, without the scheduler's noise.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use fluxlive::{live_component, Ctx, Live, Recorder};
@@ -307,17 +309,43 @@ struct Rigs {
     rt: tokio::runtime::Runtime,
     off: Rig,
     on: Rig,
+    /// Appended to the printed names: which runtime serves the rigs.
+    runtime: &'static str,
 }
 
+/// The app's runtime: tokio's multi-thread scheduler with two workers.
 fn setup() -> Result<Rigs, Failed> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| fail("tokio runtime", e))?;
+    rigs_on(rt, "")
+}
+
+/// Everything but the recorder's collector on the bench's thread: no
+/// wake-up crosses threads, so what the scheduler does to a 2-vCPU machine
+/// (in-process rounds of one binary ranged from −17 % to +72 % overhead on
+/// the multi-thread runtime) stays out, and what is left is the recorder's
+/// cost on the actor's own thread (quartiles over pairs of rounds within
+/// about a point).
+fn setup_one_thread() -> Result<Rigs, Failed> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| fail("tokio runtime", e))?;
+    rigs_on(rt, " (current-thread runtime)")
+}
+
+fn rigs_on(rt: tokio::runtime::Runtime, runtime: &'static str) -> Result<Rigs, Failed> {
     let (off, on) =
         rt.block_on(async { Ok::<_, Failed>((rig(false).await?, rig(true).await?)) })?;
-    Ok(Rigs { rt, off, on })
+    Ok(Rigs {
+        rt,
+        off,
+        on,
+        runtime,
+    })
 }
 
 /// CPU nanoseconds of every thread of this process (the app's workers, the
@@ -351,7 +379,7 @@ fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
 /// always follows the other, so that effect cancels either way; the swap
 /// keeps any order effect within a round out of the overhead too.
 fn overhead(rigs: &mut Rigs, path: Path, rounds: usize, per_round: u64) {
-    let name = path.name();
+    let name = format!("{}{}", path.name(), rigs.runtime);
     let rounds = rounds + rounds % 2;
     let (mut off_ns, mut on_ns) = (Vec::new(), Vec::new());
     let (mut off_cpu, mut on_cpu) = (Vec::new(), Vec::new());
@@ -472,11 +500,17 @@ fn bench_actions(c: &mut Criterion) {
     overhead(&mut rigs, Path::Dispatch, 41, 5000);
     overhead(&mut rigs, Path::DispatchWindow, 41, 10000);
     overhead(&mut rigs, Path::SocketWindow, 41, 10000);
-    let rec = rigs.on.live.recorder();
-    eprintln!(
-        "recorder: {} records dropped over the whole run (0 = every event recorded)",
-        rec.dropped_total()
-    );
+    let mut dropped = rigs.on.live.recorder().dropped_total();
+    // Shut the first rigs down (their runtime's threads, the collector) first.
+    drop(rigs);
+    match setup_one_thread() {
+        Ok(mut one) => {
+            overhead(&mut one, Path::DispatchWindow, 41, 10000);
+            dropped += one.on.live.recorder().dropped_total();
+        }
+        Err(e) => eprintln!("current-thread setup failed: {}", e.0),
+    }
+    eprintln!("recorder: {dropped} records dropped over the whole run (0 = every event recorded)");
 }
 
 criterion_group! {
