@@ -22,6 +22,8 @@
 //! machine hits both sides alike. A last interleaved pass runs
 //! `dispatch_window64` with two more rigs on a current-thread runtime: the
 //! recorder's cost on the actor's thread, without the scheduler's noise.
+//! `FLUXLIVE_BENCH_ONE_THREAD_ONLY=1` runs that pass alone (a few seconds), to
+//! compare two builds by alternating their bench binaries.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use fluxlive::{live_component, Ctx, Live, Recorder};
@@ -471,6 +473,14 @@ fn pair_overheads(off: &[f64], on: &[f64]) -> Vec<f64> {
 }
 
 fn bench_actions(c: &mut Criterion) {
+    if std::env::var_os("FLUXLIVE_BENCH_ONE_THREAD_ONLY").is_some() {
+        // A few seconds: for comparing two builds, pass by pass.
+        match setup_one_thread() {
+            Ok(mut one) => overhead(&mut one, Path::DispatchWindow, 41, 10000),
+            Err(e) => eprintln!("current-thread setup failed: {}", e.0),
+        }
+        return;
+    }
     let mut rigs = match setup() {
         Ok(r) => r,
         Err(e) => {
