@@ -67,8 +67,6 @@ fn action(id: &Arc<str>, v: u64) -> Event {
 /// The demo counter's `increment` as the runtime records it: one event
 /// carrying the action, its diff and its emit (one push per action).
 fn counter_action(id: &Arc<str>, v: u64) -> Event {
-    let ops = serde_json::from_value(json!([{"op": "replace", "path": "/count", "value": v + 1}]))
-        .unwrap_or_default();
     let now = Instant::now();
     Event {
         conn: 1,
@@ -86,7 +84,7 @@ fn counter_action(id: &Arc<str>, v: u64) -> Event {
             diff: Some(DiffPart {
                 base: v,
                 version: v + 1,
-                ops,
+                ops: replace_ops("/count", v),
                 bytes: 64,
                 diff: Duration::from_micros(2),
                 encode: Duration::from_micros(1),
@@ -101,10 +99,15 @@ fn diff(id: &Arc<str>, v: u64) -> Event {
     replace_diff(key(id), "/count", v)
 }
 
+/// The ops from version `v` to `v + 1`: replace `path` with `v + 1`.
+fn replace_ops(path: &str, v: u64) -> json_patch::Patch {
+    serde_json::from_value(json!([{"op": "replace", "path": path, "value": v + 1}]))
+        .unwrap_or_default()
+}
+
 /// A diff from version `v` to `v + 1` that replaces `path` with `v + 1`.
 fn replace_diff(instance: Option<InstanceKey>, path: &str, v: u64) -> Event {
-    let ops = serde_json::from_value(json!([{"op": "replace", "path": path, "value": v + 1}]))
-        .unwrap_or_default();
+    let ops = replace_ops(path, v);
     Event {
         conn: 1,
         instance,

@@ -329,8 +329,8 @@ fn setup() -> Result<Rigs, Failed> {
 /// wake-up crosses threads, so what the scheduler does to a 2-vCPU machine
 /// (in-process rounds of one binary ranged from −17 % to +72 % overhead on
 /// the multi-thread runtime) stays out, and what is left is the recorder's
-/// cost on the actor's own thread (quartiles over pairs of rounds within
-/// about a point).
+/// cost on the actor's own thread (quartiles over pairs of rounds mostly
+/// 1–4 points apart).
 fn setup_one_thread() -> Result<Rigs, Failed> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -472,13 +472,25 @@ fn pair_overheads(off: &[f64], on: &[f64]) -> Vec<f64> {
         .collect()
 }
 
+/// The interleaved `dispatch_window64` pass on a current-thread runtime;
+/// returns the records its recorder dropped.
+fn one_thread_pass() -> u64 {
+    match setup_one_thread() {
+        Ok(mut one) => {
+            overhead(&mut one, Path::DispatchWindow, 41, 10000);
+            one.on.live.recorder().dropped_total()
+        }
+        Err(e) => {
+            eprintln!("current-thread setup failed: {}", e.0);
+            0
+        }
+    }
+}
+
 fn bench_actions(c: &mut Criterion) {
     if std::env::var_os("FLUXLIVE_BENCH_ONE_THREAD_ONLY").is_some() {
         // A few seconds: for comparing two builds, pass by pass.
-        match setup_one_thread() {
-            Ok(mut one) => overhead(&mut one, Path::DispatchWindow, 41, 10000),
-            Err(e) => eprintln!("current-thread setup failed: {}", e.0),
-        }
+        one_thread_pass();
         return;
     }
     let mut rigs = match setup() {
@@ -513,13 +525,7 @@ fn bench_actions(c: &mut Criterion) {
     let mut dropped = rigs.on.live.recorder().dropped_total();
     // Shut the first rigs down (their runtime's threads, the collector) first.
     drop(rigs);
-    match setup_one_thread() {
-        Ok(mut one) => {
-            overhead(&mut one, Path::DispatchWindow, 41, 10000);
-            dropped += one.on.live.recorder().dropped_total();
-        }
-        Err(e) => eprintln!("current-thread setup failed: {}", e.0),
-    }
+    dropped += one_thread_pass();
     eprintln!("recorder: {dropped} records dropped over the whole run (0 = every event recorded)");
 }
 
