@@ -400,9 +400,38 @@ fn parse_pointer(s: &str) -> Result<PointerBuf> {
     PointerBuf::parse(s).map_err(|_| CodecError("bad JSON pointer"))
 }
 
+/// Generators shared by this crate's property tests.
+#[cfg(test)]
+pub(crate) mod strategies {
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    /// Any JSON value up to four levels deep, strings short and long (a
+    /// length of 128 or more takes two bytes).
+    pub(crate) fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<u64>().prop_map(|n| json!(n)),
+            any::<i64>().prop_map(|n| json!(n)),
+            (-1e300f64..1e300).prop_map(|f| json!(f)),
+            ".{0,12}".prop_map(Value::String),
+            ".{120,140}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                prop::collection::btree_map(".{0,6}", inner, 0..8)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use super::strategies::json_value;
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
@@ -414,24 +443,6 @@ mod tests {
         let back = r.value().unwrap();
         assert!(r.bytes.is_empty());
         back
-    }
-
-    fn json_value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<u64>().prop_map(|n| json!(n)),
-            any::<i64>().prop_map(|n| json!(n)),
-            (-1e300f64..1e300).prop_map(|f| json!(f)),
-            ".{0,12}".prop_map(Value::String),
-        ];
-        leaf.prop_recursive(4, 64, 8, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
-                prop::collection::btree_map(".{0,6}", inner, 0..8)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
-        })
     }
 
     proptest! {

@@ -30,6 +30,7 @@ mod history;
 mod recorder;
 mod redact;
 mod ring;
+mod slice_codec;
 mod subscription;
 mod wire;
 

@@ -2,10 +2,12 @@
 //!
 //! A thread's first `record` for a recorder creates its ring and hands the
 //! consumer half to the collector (a cold path with a mutex); every later
-//! push is a thread-local lookup, an encoding of the event into a reused
-//! thread-local buffer ([`wire`](crate::wire)), a room check, one atomic
-//! ticket and a copy of those bytes into the ring: no lock, no allocation
-//! after warm-up, no formatting. The rings hold bytes, not events, so no
+//! push is a thread-local lookup, an encoding of the event ([`wire`](crate::wire)),
+//! a room check, one atomic ticket and a copy of those bytes into the ring:
+//! no lock, no allocation after warm-up, no formatting. Actions and diffs,
+//! nearly every event, are encoded in place into the thread's fixed slot
+//! ([`slice_codec`](crate::slice_codec)); anything else, or anything that
+//! does not fit the slot, into a reused buffer. The rings hold bytes, not events, so no
 //! allocation made on an app thread is ever freed by the collector (see
 //! [`codec`](crate::codec) for why that matters). An event bigger than its
 //! ring (or than a quarter of it and 4 KiB: a mount or snapshot of a large
@@ -37,7 +39,7 @@
 use crate::clock::Instant;
 use crate::event::{Event, TypeMeta};
 use crate::recorder::Shared;
-use crate::wire::{encode_event, set_ticket};
+use crate::wire::{encode_event, encode_into, set_ticket};
 use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 use std::cell::RefCell;
@@ -47,6 +49,10 @@ use std::sync::Arc;
 /// Ring bytes per slot of [`RecorderBuilder::ring_capacity`](crate::RecorderBuilder::ring_capacity):
 /// an encoded counter action with its diff and one emit is about 190 bytes.
 pub(crate) const SLOT_BYTES: usize = 256;
+
+/// Bytes of a thread's encoding slot: an action with its diff and an emit
+/// of the demo's shape takes about 190.
+const SLOT_LEN: usize = 2048;
 
 /// Counters shared by a ring's producer and the collector.
 #[derive(Debug, Default)]
@@ -59,7 +65,11 @@ struct LocalRing {
     recorder: u64,
     prod: HeapProd<u8>,
     stats: Arc<RingStats>,
-    /// Reused encoding buffer.
+    /// The hot path's encoding slot (actions and diffs), always
+    /// [`SLOT_LEN`] long: written in place, never grown or cleared.
+    slot: Vec<u8>,
+    /// Reused buffer of the general encoder, for events that are not
+    /// actions or diffs or do not fit the slot.
     scratch: Vec<u8>,
     /// Types this thread has registered, with their registry index.
     types: Vec<(&'static TypeMeta, u32)>,
@@ -121,6 +131,13 @@ thread_local! {
 }
 
 impl LocalRing {
+    /// Lets go of the general encoder's buffer if one huge event grew it.
+    fn shrink_scratch(&mut self) {
+        if self.scratch.capacity() > 64 << 10 {
+            self.scratch = Vec::with_capacity(512);
+        }
+    }
+
     fn type_index(&mut self, meta: &'static TypeMeta, shared: &Shared) -> u32 {
         if let Some((_, i)) = self.types.iter().find(|(m, _)| std::ptr::eq(*m, meta)) {
             return *i;
@@ -151,14 +168,19 @@ pub(crate) fn push(shared: &Shared, at: Instant, ev: &Event) {
         };
         let at_ns = u64::try_from(at.saturating_duration_since(shared.start).as_nanos())
             .unwrap_or(u64::MAX);
-        let mut buf = std::mem::take(&mut ring.scratch);
-        encode_event(ev, at_ns, type_idx, shared.start, &mut buf);
+        let buf: &mut [u8] = match encode_into(ev, at_ns, type_idx, shared.start, &mut ring.slot) {
+            Some(n) => ring.slot.get_mut(..n).unwrap_or_default(),
+            None => {
+                encode_event(ev, at_ns, type_idx, shared.start, &mut ring.scratch);
+                &mut ring.scratch
+            }
+        };
         let cap = ring.prod.capacity().get();
         if buf.len() > cap || (buf.len() > cap / 4 && buf.len() > 4096) {
             // Too big to share a ring with others (a large mount or
             // snapshot): the side queue takes it whole, in ticket order.
-            shared.push_side_entry(buf, at);
-            ring.scratch = Vec::with_capacity(512);
+            shared.push_side_entry(buf.to_vec(), at);
+            ring.shrink_scratch();
             return true;
         }
         let before = ring.prod.occupied_len();
@@ -166,9 +188,9 @@ pub(crate) fn push(shared: &Shared, at: Instant, ev: &Event) {
             ring.stats.dropped.fetch_add(1, Ordering::Release);
         } else {
             let ticket = shared.tickets.fetch_add(1, Ordering::AcqRel);
-            set_ticket(&mut buf, ticket);
+            set_ticket(buf, ticket);
             // Fits (checked above, and only this thread pushes): all of it goes in.
-            let _ = ring.prod.push_slice(&buf);
+            let _ = ring.prod.push_slice(buf);
             // Crossing a quarter full: wake the collector now rather than at
             // its next poll, leaving three quarters of the ring for the time
             // a busy machine takes to schedule it. An idle collector is woken
@@ -183,10 +205,7 @@ pub(crate) fn push(shared: &Shared, at: Instant, ev: &Event) {
                 shared.wake();
             }
         }
-        // Keep the buffer, unless one huge event grew it.
-        if buf.capacity() <= 64 << 10 {
-            ring.scratch = buf;
-        }
+        ring.shrink_scratch();
         true
     });
     if !matches!(pushed, Ok(true)) {
@@ -212,6 +231,7 @@ fn register(rings: &mut Vec<LocalRing>, shared: &Shared) -> usize {
         recorder: shared.id,
         prod,
         stats,
+        slot: vec![0; SLOT_LEN],
         scratch: Vec::with_capacity(512),
         types: Vec::new(),
     });

@@ -14,6 +14,9 @@
 use crate::clock::Instant;
 use crate::codec::{CodecError, Reader, Writer};
 use crate::event::{DiffPart, Event, EventBody};
+use crate::slice_codec::{
+    put_len, put_ops, put_str, put_u32, put_u64, put_u8, put_value, put_values,
+};
 use fluxlive_protocol::app::{ClientSpanReport, RenderReport};
 use fluxlive_protocol::record::{CallSource, DropSite, TraceContext, UnmountReason};
 use fluxlive_protocol::ErrorCode;
@@ -87,6 +90,11 @@ fn nanos(d: Duration) -> u64 {
 
 fn put_header(buf: &mut Vec<u8>, h: &Header) {
     // Filled on the stack and appended once: one capacity check, not ten.
+    buf.extend_from_slice(&header_bytes(h));
+}
+
+/// The header's bytes, `len` left zero (see [`seal`]).
+fn header_bytes(h: &Header) -> [u8; HEADER] {
     let mut head = [0u8; HEADER];
     let fields: [&[u8]; 8] = [
         &h.ticket.to_le_bytes(),
@@ -105,7 +113,7 @@ fn put_header(buf: &mut Vec<u8>, h: &Header) {
         at += f.len();
     }
     debug_assert_eq!(at, HEADER);
-    buf.extend_from_slice(&head);
+    head
 }
 
 /// Writes the final length into the first four bytes.
@@ -397,6 +405,141 @@ pub(crate) fn encode_event(
         }
     }
     seal(buf);
+}
+
+/// The hot path's encoding of an action (with its diff and emits) or a
+/// diff into `out`, the thread's fixed encoding slot (see
+/// [`slice_codec`](crate::slice_codec) for why): the same bytes as
+/// [`encode_event`], ticket zero. Returns their length, or `None` for
+/// other events and for one that does not fit; the caller then uses
+/// [`encode_event`].
+pub(crate) fn encode_into(
+    ev: &Event,
+    at_ns: u64,
+    type_idx: u32,
+    start: Instant,
+    out: &mut [u8],
+) -> Option<usize> {
+    let (kind, span) = match &ev.body {
+        EventBody::Action { diff, emits, .. } => (
+            kind::ACTION,
+            1 + u32::from(diff.is_some()) + u32::try_from(emits.len()).unwrap_or(u32::MAX - 2),
+        ),
+        EventBody::Diff { .. } => (kind::DIFF, 1),
+        _ => return None,
+    };
+    let head = header_bytes(&Header {
+        ticket: 0,
+        at_ns,
+        conn: ev.conn,
+        iid: ev.instance.as_ref().map_or(0, |k| k.iid),
+        type_idx,
+        flags: if ev.instance.is_some() {
+            HAS_INSTANCE
+        } else {
+            0
+        },
+        kind,
+        span,
+    });
+    out.get_mut(..HEADER)?.copy_from_slice(&head);
+    let mut at = HEADER;
+    if let Some(k) = &ev.instance {
+        at = put_str(out, at, &k.id);
+    }
+    at = match &ev.body {
+        EventBody::Action {
+            method,
+            args,
+            started: _,
+            dur,
+            outcome,
+            version_before,
+            version_after,
+            trace,
+            source,
+            diff,
+            emits,
+        } => {
+            // The diff first: folding an evicted action reads only this.
+            match diff {
+                Some(d) => {
+                    at = put_u8(out, at, 1);
+                    at = put_u64(out, at, d.base);
+                    at = put_u64(out, at, d.version);
+                    at = put_ops(out, at, &d.ops);
+                    at = put_u32(out, at, d.bytes);
+                    at = put_u64(out, at, nanos(d.diff));
+                    at = put_u64(out, at, nanos(d.encode));
+                    at = put_u64(out, at, nanos(d.at.saturating_duration_since(start)));
+                }
+                None => at = put_u8(out, at, 0),
+            }
+            at = put_str(out, at, method);
+            at = put_values(out, at, args);
+            at = put_u64(out, at, nanos(*dur));
+            match outcome {
+                Ok(v) => {
+                    at = put_u8(out, at, 0);
+                    at = put_value(out, at, v);
+                }
+                Err((code, message)) => {
+                    at = put_u8(out, at, 1);
+                    at = put_str(out, at, &error_code_str(*code));
+                    at = put_str(out, at, message);
+                }
+            }
+            at = put_u64(out, at, *version_before);
+            at = put_u64(out, at, *version_after);
+            at = put_trace_into(out, at, trace.as_deref());
+            at = put_u8(out, at, source_code(*source));
+            at = put_len(out, at, emits.len());
+            for (name, data) in emits {
+                at = put_str(out, at, name);
+                at = put_value(out, at, data);
+            }
+            at
+        }
+        EventBody::Diff {
+            base,
+            version,
+            ops,
+            bytes,
+            diff,
+            encode,
+            trace,
+        } => {
+            at = put_u64(out, at, *base);
+            at = put_u64(out, at, *version);
+            at = put_ops(out, at, ops);
+            at = put_u32(out, at, *bytes);
+            at = put_u64(out, at, nanos(*diff));
+            at = put_u64(out, at, nanos(*encode));
+            put_trace_into(out, at, trace.as_deref())
+        }
+        _ => return None,
+    };
+    let written = out.get_mut(..at)?;
+    seal(written);
+    Some(at)
+}
+
+/// [`put_trace`] into a slice.
+fn put_trace_into(out: &mut [u8], mut at: usize, t: Option<&TraceContext>) -> usize {
+    let Some(t) = t else {
+        return put_u8(out, at, 0);
+    };
+    at = put_u8(out, at, 1);
+    at = put_str(out, at, &t.trace_id);
+    at = put_str(out, at, &t.span_id);
+    match t.parent_span_id.as_deref() {
+        Some(p) => {
+            at = put_u8(out, at, 1);
+            at = put_str(out, at, p);
+        }
+        None => at = put_u8(out, at, 0),
+    }
+    put_u8(out, at, t.flags)
 }
 
 /// A record the collector makes itself (not pushed by the runtime).
@@ -710,4 +853,171 @@ pub(crate) fn decode(h: &Header, bytes: &[u8], start: Instant) -> Result<Decoded
 
 fn port(v: u32) -> u16 {
     u16::try_from(v).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::strategies::json_value;
+    use crate::event::{InstanceKey, TypeMeta};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    static TYPE: TypeMeta = TypeMeta::new("Counter");
+
+    fn patch() -> impl Strategy<Value = json_patch::Patch> {
+        prop::collection::vec((0..4u8, "(/[a-z0-9]{0,6}){0,3}", json_value()), 0..4).prop_map(
+            |ops| {
+                let ops = ops
+                    .into_iter()
+                    .map(|(kind, path, value)| match kind {
+                        0 => json!({"op": "replace", "path": path, "value": value}),
+                        1 => json!({"op": "add", "path": path, "value": value}),
+                        2 => json!({"op": "remove", "path": path}),
+                        _ => json!({"op": "copy", "path": path, "from": "/a"}),
+                    })
+                    .collect();
+                serde_json::from_value(Value::Array(ops)).unwrap_or_default()
+            },
+        )
+    }
+
+    fn trace() -> impl Strategy<Value = Option<Arc<TraceContext>>> {
+        prop::option::of(
+            (
+                "[0-9a-f]{32}",
+                "[0-9a-f]{16}",
+                prop::option::of("[0-9a-f]{16}"),
+                any::<u8>(),
+            )
+                .prop_map(|(trace_id, span_id, parent_span_id, flags)| {
+                    Arc::new(TraceContext {
+                        trace_id,
+                        span_id,
+                        parent_span_id,
+                        flags,
+                    })
+                }),
+        )
+    }
+
+    fn instance() -> impl Strategy<Value = Option<InstanceKey>> {
+        prop::option::of("[a-z0-9-]{0,140}").prop_map(|id| {
+            id.map(|id| InstanceKey {
+                iid: 3,
+                id: id.into(),
+                meta: &TYPE,
+            })
+        })
+    }
+
+    prop_compose! {
+        fn action()(
+            method in ".{0,20}",
+            args in prop::collection::vec(json_value(), 0..3),
+            ok in any::<bool>(),
+            result in json_value(),
+            message in ".{0,140}",
+            versions in (any::<u64>(), any::<u64>()),
+            nanos in (any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>()),
+            source in 0..6u8,
+            diff in prop::option::of((any::<u64>(), patch(), any::<u32>())),
+            emits in prop::collection::vec((".{0,20}", json_value()), 0..3),
+            instance in instance(),
+            trace in trace(),
+        ) -> Event {
+            let start = Instant::now();
+            Event {
+                conn: 7,
+                instance,
+                body: EventBody::Action {
+                    method: method.into(),
+                    args,
+                    started: start,
+                    dur: Duration::from_nanos(nanos.0.into()),
+                    outcome: if ok { Ok(result) } else { Err((ErrorCode::ActionFailed, message)) },
+                    version_before: versions.0,
+                    version_after: versions.1,
+                    trace,
+                    source: source_of(source),
+                    diff: diff.map(|(base, ops, bytes)| DiffPart {
+                        base,
+                        version: base.wrapping_add(1),
+                        ops,
+                        bytes,
+                        diff: Duration::from_nanos(nanos.1.into()),
+                        encode: Duration::from_nanos(nanos.2.into()),
+                        at: start + Duration::from_nanos(nanos.3.into()),
+                    }),
+                    emits: emits.into_iter().map(|(n, d)| (Cow::Owned(n), d)).collect(),
+                },
+            }
+        }
+    }
+
+    prop_compose! {
+        fn diff_event()(
+            base in any::<u64>(),
+            ops in patch(),
+            bytes in any::<u32>(),
+            nanos in (any::<u32>(), any::<u32>()),
+            trace in trace(),
+            instance in instance(),
+        ) -> Event {
+            Event {
+                conn: 2,
+                instance,
+                body: EventBody::Diff {
+                    base,
+                    version: base.wrapping_add(1),
+                    ops,
+                    bytes,
+                    diff: Duration::from_nanos(nanos.0.into()),
+                    encode: Duration::from_nanos(nanos.1.into()),
+                    trace,
+                },
+            }
+        }
+    }
+
+    /// The slot's bytes equal `encode_event`'s; one byte less of slot
+    /// than they take is refused.
+    fn slot_equals_general(ev: &Event) -> Result<(), TestCaseError> {
+        let start = Instant::now();
+        let mut general = Vec::new();
+        encode_event(ev, 99, 2, start, &mut general);
+        let mut slot = vec![0u8; general.len() + 16];
+        let n = encode_into(ev, 99, 2, start, &mut slot);
+        prop_assert_eq!(n, Some(general.len()));
+        prop_assert_eq!(&slot[..general.len()], &general[..]);
+        let mut short = vec![0u8; general.len() - 1];
+        prop_assert_eq!(encode_into(ev, 99, 2, start, &mut short), None);
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn an_action_in_the_slot_is_what_the_general_encoder_writes(ev in action()) {
+            slot_equals_general(&ev)?;
+        }
+
+        #[test]
+        fn a_diff_in_the_slot_is_what_the_general_encoder_writes(ev in diff_event()) {
+            slot_equals_general(&ev)?;
+        }
+    }
+
+    #[test]
+    fn other_events_are_left_to_the_general_encoder() {
+        let ev = Event {
+            conn: 1,
+            instance: None,
+            body: EventBody::Emit {
+                name: "saved".into(),
+                data: json!({"id": 4}),
+            },
+        };
+        let mut slot = vec![0u8; 4096];
+        assert_eq!(encode_into(&ev, 1, 0, Instant::now(), &mut slot), None);
+    }
 }

@@ -275,3 +275,57 @@ fn an_event_bigger_than_the_ring_is_recorded_in_order_not_dropped() {
     assert_eq!(state["token"], json!("[redacted]"));
     assert_eq!(state["items"].as_array().map(Vec::len), Some(1000));
 }
+
+#[test]
+fn an_action_too_big_for_the_encoding_slot_reads_back_whole_and_in_order() {
+    // The hot path encodes actions and diffs in a 2 KiB slot per thread;
+    // this one takes about 6 KiB and goes through the general encoder.
+    let rec = Recorder::builder().build();
+    let long = "n".repeat(3000);
+    let mut big = combined(1, 2, 1, Some(trace()));
+    if let EventBody::Action { args, emits, .. } = &mut big.body {
+        args.push(json!(long));
+        emits.push(("long".into(), json!({ "text": long })));
+    }
+    block_on(async {
+        rec.record(vault_mount(1));
+        rec.record(combined(1, 1, 1, None));
+        rec.record(big);
+        rec.record(combined(1, 3, 0, None));
+        rec.flush().await;
+    });
+    let records = held(&rec);
+    assert_gaps_explained(&records);
+    assert_eq!(rec.dropped_total(), 0);
+    let kinds: Vec<_> = records.iter().map(|r| r.body.kind()).collect();
+    use RecordKind::{Action, Diff, Emit, Mount};
+    assert_eq!(
+        kinds,
+        [Mount, Diff, Emit, Action, Diff, Emit, Emit, Action, Diff, Action]
+    );
+    let actions: Vec<_> = records
+        .iter()
+        .filter_map(|r| match &r.body {
+            RecordBody::Action(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        actions.iter().map(|a| a.version_before).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    let big = actions[1];
+    assert_eq!(big.args[2], json!(long), "the long argument is whole");
+    assert_eq!(big.args[1], json!("[redacted]"));
+    assert_eq!(
+        big.trace.as_ref().map(|t| t.span_id.as_str()),
+        Some("00f067aa0ba902b7")
+    );
+    let long_emit = records.iter().find_map(|r| match &r.body {
+        RecordBody::Emit { name, data } if name == "long" => Some(data),
+        _ => None,
+    });
+    assert_eq!(long_emit, Some(&json!({ "text": long })));
+    let (version, state) = rec.state_at(1, Some(4)).unwrap();
+    assert_eq!((version, &state["count"]), (4, &json!(4)));
+}
