@@ -2,7 +2,7 @@
 //! per-instance state folding so that state at any held version can be
 //! rebuilt after older records were evicted.
 //!
-//! Entries are kept as the hot path encoded them ([`wire`](crate::wire)):
+//! Entries are kept as the hot path encoded them ([`wire`]):
 //! their bytes live in a chunked arena owned by the history, and a small
 //! index entry per pushed event says where, with the fields filters and
 //! folds need (kind, instance, type). Turning bytes into a protocol
@@ -14,7 +14,7 @@
 //! after every evicted entry, the "committed state" of Redux DevTools.
 //! Rebuilding version `v` starts from the base and replays the instance's
 //! held diffs. States rebuilt here are always in the redacted domain (a
-//! redacted base, patches passed through [`redact_ops`]), exactly like a
+//! redacted base, patches passed through [`redact_ops`](crate::redact::redact_ops)), exactly like a
 //! reader rebuilding from the records it was sent.
 
 use crate::clock::Instant;
