@@ -19,25 +19,13 @@ use std::time::Duration;
 /// a thread that died between drawing a ticket and pushing cannot stall the
 /// recorder (it cannot happen in safe code; this is a safety valve).
 const LOST_AFTER: Duration = Duration::from_secs(2);
-/// Longest poll interval while events are flowing: the most a live
-/// subscriber waits for a record. Every wake-up is a timer, two context
-/// switches and, in a VM, exits to the hypervisor, on cores the app is
-/// using; at a fixed 1 ms the collector woke about 880 times a second at
-/// saturation, at 10 ms about 150 (the rest were quarter-full wake-ups;
-/// `docs/benchmarks.md`). Faster rings shorten the wait (see
-/// [`TARGET_FILL`]), and one that fills to a quarter wakes the collector.
+/// Poll interval while events are flowing: the most a live subscriber
+/// waits for a record. Every wake-up is a timer, two context switches and,
+/// in a VM, exits to the hypervisor, on cores the app is using; at 1 ms the
+/// collector woke about 880 times a second at saturation, at 10 ms about
+/// 150 (the rest are quarter-full wake-ups; `docs/benchmarks.md`). A ring
+/// that fills to a quarter wakes the collector sooner.
 const BUSY_POLL: Duration = Duration::from_millis(10);
-/// Shortest poll interval while events are flowing (at most 5000 timer
-/// wake-ups a second).
-const MIN_BUSY_POLL: Duration = Duration::from_micros(200);
-/// How full the collector aims to find the fullest ring when its own
-/// timer wakes it: below the quarter at which a pushing thread wakes it
-/// instead. The collector wakes somewhat more often than it would at a
-/// quarter, but a pushing thread's wake-up is a syscall (and, in a VM, an
-/// interrupt to another vCPU) on the app's thread, 13–15 ns per action at
-/// about 280k actions a second on one thread in profiles of the `actions`
-/// bench; the timer costs the app's thread nothing.
-const TARGET_FILL: f64 = 0.15;
 /// Poll interval when idle. The first push after an idle round wakes the
 /// collector at once (see [`Shared::idle`](crate::recorder::Shared)), so this
 /// only bounds the delay when that wake-up is missed by a hair.
@@ -84,12 +72,6 @@ struct Collector {
     next_ticket: u64,
     waiting_since: Option<Instant>,
     seen_orphan: u64,
-    /// When the last round began, how full its fullest ring was then
-    /// (0 … 1), and in how long since the round before it filled so:
-    /// the rate the rings fill at, to time the next round.
-    last_round: Instant,
-    fill: f64,
-    filled_in: Duration,
 }
 
 impl Collector {
@@ -101,9 +83,6 @@ impl Collector {
             next_ticket: 0,
             waiting_since: None,
             seen_orphan: 0,
-            last_round: Instant::now(),
-            fill: 0.0,
-            filled_in: Duration::ZERO,
         }
     }
 
@@ -138,7 +117,7 @@ impl Collector {
             let wait = if (waiting || self.gap()) && !held {
                 GAP_POLL
             } else if worked {
-                self.busy_poll()
+                BUSY_POLL
             } else {
                 // Nothing came since the last round: let the next push wake us.
                 self.shared.idle.store(true, Ordering::SeqCst);
@@ -152,18 +131,6 @@ impl Collector {
             std::thread::park_timeout(wait);
             self.shared.idle.store(false, Ordering::Relaxed);
         }
-    }
-
-    /// The wait until the fullest ring, filling as fast as before the
-    /// last round, reaches [`TARGET_FILL`].
-    fn busy_poll(&self) -> Duration {
-        if self.fill <= 0.0 {
-            return BUSY_POLL;
-        }
-        self.filled_in
-            .mul_f64((TARGET_FILL / self.fill).min(1e3))
-            .saturating_sub(self.last_round.elapsed())
-            .clamp(MIN_BUSY_POLL, BUSY_POLL)
     }
 
     /// One drain-and-append pass; true when anything happened.
@@ -181,22 +148,14 @@ impl Collector {
         // header long), so that producers that keep pushing cannot keep the
         // history locked.
         let mut budget = self.side.len();
-        let mut fill = 0f64;
         self.rings.retain_mut(|r| {
-            let occupied = r.cons.occupied_len();
-            budget += occupied / HEADER;
-            fill = fill.max(occupied as f64 / r.cons.capacity().get() as f64);
+            budget += r.cons.occupied_len() / HEADER;
             let d = r.stats.dropped.load(Ordering::Acquire);
             ring_dropped += d - r.seen_dropped;
             r.seen_dropped = d;
             // Keep the ring while its thread lives or it still holds events.
             r.cons.write_is_held() || !r.cons.is_empty()
         });
-        // The rate the rings fill at: this fill over the time since the last round.
-        let now = Instant::now();
-        self.fill = fill;
-        self.filled_in =
-            now.saturating_duration_since(std::mem::replace(&mut self.last_round, now));
         let orphan = self.shared.orphan_dropped.load(Ordering::Acquire);
         ring_dropped += orphan - self.seen_orphan;
         self.seen_orphan = orphan;
