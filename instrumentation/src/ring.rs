@@ -2,12 +2,13 @@
 //!
 //! A thread's first `record` for a recorder creates its ring and hands the
 //! consumer half to the collector (a cold path with a mutex); every later
-//! push is a thread-local lookup, an encoding of the event ([`wire`](crate::wire)),
-//! a room check, one atomic ticket and a copy of those bytes into the ring:
-//! no lock, no allocation after warm-up, no formatting. Actions and diffs,
-//! nearly every event, are encoded in place into the thread's fixed slot
-//! ([`slice_codec`](crate::slice_codec)); anything else, or anything that
-//! does not fit the slot, into a reused buffer. The rings hold bytes, not events, so no
+//! push is a thread-local lookup, an encoding of the event
+//! ([`wire`](crate::wire)), a room check, one atomic ticket and a copy of
+//! those bytes into the ring: no lock, no allocation after warm-up, no
+//! formatting. Actions and diffs, nearly every event, are encoded in place
+//! into the thread's fixed staging buffer ([`slice_codec`](crate::slice_codec));
+//! anything else, or anything that does not fit it, into a growable
+//! buffer. The rings hold bytes, not events, so no
 //! allocation made on an app thread is ever freed by the collector (see
 //! [`codec`](crate::codec) for why that matters). An event bigger than its
 //! ring (or than a quarter of it and 4 KiB: a mount or snapshot of a large
@@ -50,9 +51,9 @@ use std::sync::Arc;
 /// an encoded counter action with its diff and one emit is about 190 bytes.
 pub(crate) const SLOT_BYTES: usize = 256;
 
-/// Bytes of a thread's encoding slot: an action with its diff and an emit
+/// Bytes of a thread's staging buffer: an action with its diff and an emit
 /// of the demo's shape takes about 190.
-const SLOT_LEN: usize = 2048;
+const STAGING_LEN: usize = 2048;
 
 /// Counters shared by a ring's producer and the collector.
 #[derive(Debug, Default)]
@@ -65,11 +66,11 @@ struct LocalRing {
     recorder: u64,
     prod: HeapProd<u8>,
     stats: Arc<RingStats>,
-    /// The hot path's encoding slot (actions and diffs), always
-    /// [`SLOT_LEN`] long: written in place, never grown or cleared.
-    slot: Vec<u8>,
+    /// Where the hot path encodes actions and diffs, always
+    /// [`STAGING_LEN`] long: written in place, never grown or cleared.
+    staging: Vec<u8>,
     /// Reused buffer of the general encoder, for events that are not
-    /// actions or diffs or do not fit the slot.
+    /// actions or diffs or do not fit the staging buffer.
     scratch: Vec<u8>,
     /// Types this thread has registered, with their registry index.
     types: Vec<(&'static TypeMeta, u32)>,
@@ -168,8 +169,9 @@ pub(crate) fn push(shared: &Shared, at: Instant, ev: &Event) {
         };
         let at_ns = u64::try_from(at.saturating_duration_since(shared.start).as_nanos())
             .unwrap_or(u64::MAX);
-        let buf: &mut [u8] = match encode_into(ev, at_ns, type_idx, shared.start, &mut ring.slot) {
-            Some(n) => ring.slot.get_mut(..n).unwrap_or_default(),
+        let buf: &mut [u8] = match encode_into(ev, at_ns, type_idx, shared.start, &mut ring.staging)
+        {
+            Some(n) => ring.staging.get_mut(..n).unwrap_or_default(),
             None => {
                 encode_event(ev, at_ns, type_idx, shared.start, &mut ring.scratch);
                 &mut ring.scratch
@@ -231,7 +233,7 @@ fn register(rings: &mut Vec<LocalRing>, shared: &Shared) -> usize {
         recorder: shared.id,
         prod,
         stats,
-        slot: vec![0; SLOT_LEN],
+        staging: vec![0; STAGING_LEN],
         scratch: Vec::with_capacity(512),
         types: Vec::new(),
     });

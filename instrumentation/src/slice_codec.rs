@@ -7,7 +7,7 @@
 //! `addq $8, len` of each field as the encoder's hottest instructions).
 //! Here every `put_*` takes the position by value and returns the next
 //! one, so it stays in a register, across calls too, and the slice is the
-//! thread's fixed encoding slot: nothing is counted or grown first.
+//! thread's fixed staging buffer: nothing is counted or grown first.
 //!
 //! A `put_*` past the end of the slice writes nothing and still advances:
 //! a final position past the end means the event did not fit, and the

@@ -408,7 +408,7 @@ pub(crate) fn encode_event(
 }
 
 /// The hot path's encoding of an action (with its diff and emits) or a
-/// diff into `out`, the thread's fixed encoding slot (see
+/// diff into `out`, the thread's fixed staging buffer (see
 /// [`slice_codec`](crate::slice_codec) for why): the same bytes as
 /// [`encode_event`], ticket zero. Returns their length, or `None` for
 /// other events and for one that does not fit; the caller then uses
@@ -980,16 +980,16 @@ mod tests {
         }
     }
 
-    /// The slot's bytes equal `encode_event`'s; one byte less of slot
+    /// The staged bytes equal `encode_event`'s; one byte less of room
     /// than they take is refused.
-    fn slot_equals_general(ev: &Event) -> Result<(), TestCaseError> {
+    fn staged_equals_general(ev: &Event) -> Result<(), TestCaseError> {
         let start = Instant::now();
         let mut general = Vec::new();
         encode_event(ev, 99, 2, start, &mut general);
-        let mut slot = vec![0u8; general.len() + 16];
-        let n = encode_into(ev, 99, 2, start, &mut slot);
+        let mut staging = vec![0u8; general.len() + 16];
+        let n = encode_into(ev, 99, 2, start, &mut staging);
         prop_assert_eq!(n, Some(general.len()));
-        prop_assert_eq!(&slot[..general.len()], &general[..]);
+        prop_assert_eq!(&staging[..general.len()], &general[..]);
         let mut short = vec![0u8; general.len() - 1];
         prop_assert_eq!(encode_into(ev, 99, 2, start, &mut short), None);
         Ok(())
@@ -997,13 +997,13 @@ mod tests {
 
     proptest! {
         #[test]
-        fn an_action_in_the_slot_is_what_the_general_encoder_writes(ev in action()) {
-            slot_equals_general(&ev)?;
+        fn an_action_staged_in_place_is_what_the_general_encoder_writes(ev in action()) {
+            staged_equals_general(&ev)?;
         }
 
         #[test]
-        fn a_diff_in_the_slot_is_what_the_general_encoder_writes(ev in diff_event()) {
-            slot_equals_general(&ev)?;
+        fn a_diff_staged_in_place_is_what_the_general_encoder_writes(ev in diff_event()) {
+            staged_equals_general(&ev)?;
         }
     }
 
@@ -1017,7 +1017,7 @@ mod tests {
                 data: json!({"id": 4}),
             },
         };
-        let mut slot = vec![0u8; 4096];
-        assert_eq!(encode_into(&ev, 1, 0, Instant::now(), &mut slot), None);
+        let mut staging = vec![0u8; 4096];
+        assert_eq!(encode_into(&ev, 1, 0, Instant::now(), &mut staging), None);
     }
 }

@@ -277,8 +277,8 @@ fn an_event_bigger_than_the_ring_is_recorded_in_order_not_dropped() {
 }
 
 #[test]
-fn an_action_too_big_for_the_encoding_slot_reads_back_whole_and_in_order() {
-    // The hot path encodes actions and diffs in a 2 KiB slot per thread;
+fn an_action_too_big_for_the_staging_buffer_reads_back_whole_and_in_order() {
+    // The hot path encodes actions and diffs in a 2 KiB staging buffer per thread;
     // this one takes about 6 KiB and goes through the general encoder.
     let rec = Recorder::builder().build();
     let long = "n".repeat(3000);
