@@ -134,13 +134,9 @@ impl Writer<'_> {
         }
     }
 
-    pub(crate) fn values(&mut self, vs: &[Value]) {
-        self.len(vs.len());
-        for v in vs {
-            self.value(v);
-        }
-    }
-
+    // Actions and diffs, the only events with patches, are written by
+    // `slice_codec`; this stays as its tests' reference.
+    #[cfg(test)]
     pub(crate) fn ops(&mut self, patch: &Patch) {
         self.len(patch.0.len());
         for o in &patch.0 {

@@ -31,7 +31,7 @@ pub(crate) enum FoldError {
     Apply { index: usize, reason: String },
 }
 
-/// Reads the ops [`Writer::ops`](crate::codec::Writer::ops) wrote and applies
+/// Reads the ops [`put_ops`](crate::slice_codec::put_ops) wrote and applies
 /// each to `state`, redacting `meta`'s fields as [`redact_ops`] does.
 pub(crate) fn apply_encoded(
     r: &mut Reader<'_>,

@@ -171,8 +171,8 @@ pub(crate) fn push(shared: &Shared, at: Instant, ev: &Event) {
             .unwrap_or(u64::MAX);
         let buf: &mut [u8] = match encode_into(ev, at_ns, type_idx, shared.start, &mut ring.staging)
         {
-            Some(n) => ring.staging.get_mut(..n).unwrap_or_default(),
-            None => {
+            Some(n) if n <= STAGING_LEN => ring.staging.get_mut(..n).unwrap_or_default(),
+            _ => {
                 encode_event(ev, at_ns, type_idx, shared.start, &mut ring.scratch);
                 &mut ring.scratch
             }

@@ -126,7 +126,7 @@ pub(crate) fn put_values(out: &mut [u8], at: usize, vs: &[Value]) -> usize {
     at
 }
 
-/// As [`Writer::ops`](crate::codec::Writer::ops).
+/// A patch, in the form [`Reader::ops`](crate::codec::Reader::ops) reads.
 pub(crate) fn put_ops(out: &mut [u8], at: usize, patch: &Patch) -> usize {
     let mut at = put_len(out, at, patch.0.len());
     for o in &patch.0 {

@@ -187,19 +187,6 @@ fn site_of(c: u8) -> DropSite {
     }
 }
 
-fn put_trace(w: &mut Writer<'_>, t: Option<&TraceContext>) {
-    match t {
-        None => w.u8(0),
-        Some(t) => {
-            w.u8(1);
-            w.str(&t.trace_id);
-            w.str(&t.span_id);
-            w.opt_str(t.parent_span_id.as_deref());
-            w.u8(t.flags);
-        }
-    }
-}
-
 fn get_trace(r: &mut Reader<'_>) -> Result<Option<TraceContext>, CodecError> {
     Ok(match r.u8()? {
         0 => None,
@@ -223,24 +210,9 @@ fn error_code_of(s: &str) -> ErrorCode {
     serde_json::from_value(Value::String(s.to_owned())).unwrap_or(ErrorCode::Internal)
 }
 
-fn put_diff(w: &mut Writer<'_>, base: u64, version: u64, ops: &json_patch::Patch, bytes: u32) {
-    w.u64(base);
-    w.u64(version);
-    w.ops(ops);
-    w.u32(bytes);
-}
-
-/// Encodes `ev` into `buf` (cleared first); the ticket is filled in later
-/// with [`set_ticket`]. `at_ns` counts from the recorder's start.
-pub(crate) fn encode_event(
-    ev: &Event,
-    at_ns: u64,
-    type_idx: u32,
-    start: Instant,
-    buf: &mut Vec<u8>,
-) {
-    buf.clear();
-    let (kind, span) = match &ev.body {
+/// The kind code of `body`'s last record and how many records it stands for.
+fn kind_span(body: &EventBody) -> (u8, u32) {
+    match body {
         EventBody::ConnOpen { .. } => (kind::CONN_OPEN, 1),
         EventBody::ConnClose { .. } => (kind::CONN_CLOSE, 1),
         EventBody::Mount { .. } => (kind::MOUNT, 1),
@@ -257,7 +229,32 @@ pub(crate) fn encode_event(
         EventBody::Panic { .. } => (kind::PANIC, 1),
         EventBody::TimeTravel { .. } => (kind::TIME_TRAVEL, 1),
         EventBody::Snapshot { .. } => (kind::SNAPSHOT, 1),
-    };
+    }
+}
+
+/// Encodes `ev` into `buf` (cleared first); the ticket is filled in later
+/// with [`set_ticket`]. `at_ns` counts from the recorder's start.
+pub(crate) fn encode_event(
+    ev: &Event,
+    at_ns: u64,
+    type_idx: u32,
+    start: Instant,
+    buf: &mut Vec<u8>,
+) {
+    // Actions and diffs have one writer, [`encode_into`]: here into `buf`,
+    // grown to the size a first pass counted if it ran past the end.
+    buf.clear();
+    buf.resize(buf.capacity().max(4 * HEADER), 0);
+    if let Some(n) = encode_into(ev, at_ns, type_idx, start, buf) {
+        if n > buf.len() {
+            buf.resize(n, 0);
+            let _ = encode_into(ev, at_ns, type_idx, start, buf);
+        }
+        buf.truncate(n);
+        return;
+    }
+    buf.clear();
+    let (kind, span) = kind_span(&ev.body);
     put_header(
         buf,
         &Header {
@@ -308,68 +305,8 @@ pub(crate) fn encode_event(
             w.u64(*version);
         }
         EventBody::Resume { version } => w.u64(*version),
-        EventBody::Action {
-            method,
-            args,
-            started: _,
-            dur,
-            outcome,
-            version_before,
-            version_after,
-            trace,
-            source,
-            diff,
-            emits,
-        } => {
-            // The diff first: folding an evicted action reads only this.
-            match diff {
-                Some(d) => {
-                    w.u8(1);
-                    put_diff(&mut w, d.base, d.version, &d.ops, d.bytes);
-                    w.u64(nanos(d.diff));
-                    w.u64(nanos(d.encode));
-                    w.u64(nanos(d.at.saturating_duration_since(start)));
-                }
-                None => w.u8(0),
-            }
-            w.str(method);
-            w.values(args);
-            w.u64(nanos(*dur));
-            match outcome {
-                Ok(v) => {
-                    w.u8(0);
-                    w.value(v);
-                }
-                Err((code, message)) => {
-                    w.u8(1);
-                    w.str(&error_code_str(*code));
-                    w.str(message);
-                }
-            }
-            w.u64(*version_before);
-            w.u64(*version_after);
-            put_trace(&mut w, trace.as_deref());
-            w.u8(source_code(*source));
-            w.len(emits.len());
-            for (name, data) in emits {
-                w.str(name);
-                w.value(data);
-            }
-        }
-        EventBody::Diff {
-            base,
-            version,
-            ops,
-            bytes,
-            diff,
-            encode,
-            trace,
-        } => {
-            put_diff(&mut w, *base, *version, ops, *bytes);
-            w.u64(nanos(*diff));
-            w.u64(nanos(*encode));
-            put_trace(&mut w, trace.as_deref());
-        }
+        // Written by `encode_into` above.
+        EventBody::Action { .. } | EventBody::Diff { .. } => {}
         EventBody::Render(r) => {
             w.str(&r.id);
             w.u64(r.version);
@@ -407,12 +344,12 @@ pub(crate) fn encode_event(
     seal(buf);
 }
 
-/// The hot path's encoding of an action (with its diff and emits) or a
-/// diff into `out`, the thread's fixed staging buffer (see
-/// [`slice_codec`](crate::slice_codec) for why): the same bytes as
-/// [`encode_event`], ticket zero. Returns their length, or `None` for
-/// other events and for one that does not fit; the caller then uses
-/// [`encode_event`].
+/// The one writer of actions (with their diff and emits) and diffs: into
+/// `out`, on the hot path the thread's fixed staging buffer (see
+/// [`slice_codec`](crate::slice_codec) for why), ticket zero. Returns the
+/// bytes' length, which is past `out`'s end when they did not fit (then
+/// `out` holds a cut-off prefix and must not be used), or `None` for other
+/// events, which [`encode_event`] writes.
 pub(crate) fn encode_into(
     ev: &Event,
     at_ns: u64,
@@ -420,14 +357,10 @@ pub(crate) fn encode_into(
     start: Instant,
     out: &mut [u8],
 ) -> Option<usize> {
-    let (kind, span) = match &ev.body {
-        EventBody::Action { diff, emits, .. } => (
-            kind::ACTION,
-            1 + u32::from(diff.is_some()) + u32::try_from(emits.len()).unwrap_or(u32::MAX - 2),
-        ),
-        EventBody::Diff { .. } => (kind::DIFF, 1),
-        _ => return None,
-    };
+    if !matches!(ev.body, EventBody::Action { .. } | EventBody::Diff { .. }) {
+        return None;
+    }
+    let (kind, span) = kind_span(&ev.body);
     let head = header_bytes(&Header {
         ticket: 0,
         at_ns,
@@ -442,7 +375,9 @@ pub(crate) fn encode_into(
         kind,
         span,
     });
-    out.get_mut(..HEADER)?.copy_from_slice(&head);
+    if let Some(dst) = out.get_mut(..HEADER) {
+        dst.copy_from_slice(&head);
+    }
     let mut at = HEADER;
     if let Some(k) = &ev.instance {
         at = put_str(out, at, &k.id);
@@ -491,7 +426,7 @@ pub(crate) fn encode_into(
             }
             at = put_u64(out, at, *version_before);
             at = put_u64(out, at, *version_after);
-            at = put_trace_into(out, at, trace.as_deref());
+            at = put_trace(out, at, trace.as_deref());
             at = put_u8(out, at, source_code(*source));
             at = put_len(out, at, emits.len());
             for (name, data) in emits {
@@ -515,17 +450,18 @@ pub(crate) fn encode_into(
             at = put_u32(out, at, *bytes);
             at = put_u64(out, at, nanos(*diff));
             at = put_u64(out, at, nanos(*encode));
-            put_trace_into(out, at, trace.as_deref())
+            put_trace(out, at, trace.as_deref())
         }
         _ => return None,
     };
-    let written = out.get_mut(..at)?;
-    seal(written);
+    if let Some(written) = out.get_mut(..at) {
+        seal(written);
+    }
     Some(at)
 }
 
-/// [`put_trace`] into a slice.
-fn put_trace_into(out: &mut [u8], mut at: usize, t: Option<&TraceContext>) -> usize {
+/// A trace context, or its absence.
+fn put_trace(out: &mut [u8], mut at: usize, t: Option<&TraceContext>) -> usize {
     let Some(t) = t else {
         return put_u8(out, at, 0);
     };
@@ -980,10 +916,19 @@ mod tests {
         }
     }
 
-    /// The staged bytes equal `encode_event`'s; one byte less of room
-    /// than they take is refused.
+    /// Staged in place (the hot path) and grown into a `Vec` (the general
+    /// path, from a smaller first guess) the bytes are the same; one byte
+    /// less of room is reported as a length past the end; and they decode
+    /// to the event they came from, which encodes back to the same bytes.
     fn staged_equals_general(ev: &Event) -> Result<(), TestCaseError> {
-        let start = Instant::now();
+        // The recorder's start, 99 ns before the action began: decoding
+        // then rebuilds its instants exactly.
+        let start = match &ev.body {
+            EventBody::Action { started, .. } => started
+                .checked_sub(Duration::from_nanos(99))
+                .ok_or_else(|| TestCaseError::reject("clock too close to its origin"))?,
+            _ => Instant::now(),
+        };
         let mut general = Vec::new();
         encode_event(ev, 99, 2, start, &mut general);
         let mut staging = vec![0u8; general.len() + 16];
@@ -991,7 +936,30 @@ mod tests {
         prop_assert_eq!(n, Some(general.len()));
         prop_assert_eq!(&staging[..general.len()], &general[..]);
         let mut short = vec![0u8; general.len() - 1];
-        prop_assert_eq!(encode_into(ev, 99, 2, start, &mut short), None);
+        prop_assert_eq!(
+            encode_into(ev, 99, 2, start, &mut short),
+            Some(general.len())
+        );
+
+        let hdr = Header::read(&general).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!((hdr.at_ns, hdr.type_idx, hdr.conn), (99, 2, ev.conn));
+        let Ok(Decoded::Event { id, body }) = decode(&hdr, &general, start) else {
+            return Err(TestCaseError::fail("does not decode as an event"));
+        };
+        prop_assert_eq!(format!("{body:?}"), format!("{:?}", ev.body));
+        prop_assert_eq!(id.as_deref(), ev.instance.as_ref().map(|k| &*k.id));
+        let again = Event {
+            conn: hdr.conn,
+            instance: id.map(|id| InstanceKey {
+                iid: hdr.iid,
+                id,
+                meta: &TYPE,
+            }),
+            body,
+        };
+        let mut reencoded = Vec::new();
+        encode_event(&again, hdr.at_ns, hdr.type_idx, start, &mut reencoded);
+        prop_assert_eq!(reencoded, general);
         Ok(())
     }
 
