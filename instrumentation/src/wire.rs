@@ -210,6 +210,25 @@ fn error_code_of(s: &str) -> ErrorCode {
     serde_json::from_value(Value::String(s.to_owned())).unwrap_or(ErrorCode::Internal)
 }
 
+/// The header of `ev`, ticket zero (see [`set_ticket`]).
+fn event_header(ev: &Event, at_ns: u64, type_idx: u32) -> Header {
+    let (kind, span) = kind_span(&ev.body);
+    Header {
+        ticket: 0,
+        at_ns,
+        conn: ev.conn,
+        iid: ev.instance.as_ref().map_or(0, |k| k.iid),
+        type_idx,
+        flags: if ev.instance.is_some() {
+            HAS_INSTANCE
+        } else {
+            0
+        },
+        kind,
+        span,
+    }
+}
+
 /// The kind code of `body`'s last record and how many records it stands for.
 fn kind_span(body: &EventBody) -> (u8, u32) {
     match body {
@@ -254,24 +273,7 @@ pub(crate) fn encode_event(
         return;
     }
     buf.clear();
-    let (kind, span) = kind_span(&ev.body);
-    put_header(
-        buf,
-        &Header {
-            ticket: 0,
-            at_ns,
-            conn: ev.conn,
-            iid: ev.instance.as_ref().map_or(0, |k| k.iid),
-            type_idx,
-            flags: if ev.instance.is_some() {
-                HAS_INSTANCE
-            } else {
-                0
-            },
-            kind,
-            span,
-        },
-    );
+    put_header(buf, &event_header(ev, at_ns, type_idx));
     let mut w = Writer(buf);
     if let Some(k) = &ev.instance {
         w.str(&k.id);
@@ -360,21 +362,7 @@ pub(crate) fn encode_into(
     if !matches!(ev.body, EventBody::Action { .. } | EventBody::Diff { .. }) {
         return None;
     }
-    let (kind, span) = kind_span(&ev.body);
-    let head = header_bytes(&Header {
-        ticket: 0,
-        at_ns,
-        conn: ev.conn,
-        iid: ev.instance.as_ref().map_or(0, |k| k.iid),
-        type_idx,
-        flags: if ev.instance.is_some() {
-            HAS_INSTANCE
-        } else {
-            0
-        },
-        kind,
-        span,
-    });
+    let head = header_bytes(&event_header(ev, at_ns, type_idx));
     if let Some(dst) = out.get_mut(..HEADER) {
         dst.copy_from_slice(&head);
     }
