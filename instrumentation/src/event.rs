@@ -91,6 +91,22 @@ pub struct DiffPart {
     pub at: Instant,
 }
 
+impl DiffPart {
+    /// The same change as a `Diff` event of its own (a step that was not a
+    /// call), carrying `trace`; stamp it with [`at`](Self::at).
+    pub fn into_body(self, trace: Option<Arc<TraceContext>>) -> EventBody {
+        EventBody::Diff {
+            base: self.base,
+            version: self.version,
+            ops: self.ops,
+            bytes: self.bytes,
+            diff: self.diff,
+            encode: self.encode,
+            trace,
+        }
+    }
+}
+
 /// One thing that happened, as pushed by the runtime.
 #[derive(Debug)]
 pub struct Event {

@@ -835,6 +835,32 @@ mod tests {
         })
     }
 
+    /// One instant for every generated event, so that a diff part's
+    /// `at` can count from the action's `started`.
+    fn origin() -> Instant {
+        static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        *ORIGIN.get_or_init(Instant::now)
+    }
+
+    prop_compose! {
+        fn diff_part()(
+            base in any::<u64>(),
+            ops in patch(),
+            bytes in any::<u32>(),
+            nanos in (any::<u32>(), any::<u32>(), any::<u32>()),
+        ) -> DiffPart {
+            DiffPart {
+                base,
+                version: base.wrapping_add(1),
+                ops,
+                bytes,
+                diff: Duration::from_nanos(nanos.0.into()),
+                encode: Duration::from_nanos(nanos.1.into()),
+                at: origin() + Duration::from_nanos(nanos.2.into()),
+            }
+        }
+    }
+
     prop_compose! {
         fn action()(
             method in ".{0,20}",
@@ -843,65 +869,39 @@ mod tests {
             result in json_value(),
             message in ".{0,140}",
             versions in (any::<u64>(), any::<u64>()),
-            nanos in (any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>()),
+            dur in any::<u32>(),
             source in 0..6u8,
-            diff in prop::option::of((any::<u64>(), patch(), any::<u32>())),
+            diff in prop::option::of(diff_part()),
             emits in prop::collection::vec((".{0,20}", json_value()), 0..3),
             instance in instance(),
             trace in trace(),
         ) -> Event {
-            let start = Instant::now();
             Event {
                 conn: 7,
                 instance,
                 body: EventBody::Action {
                     method: method.into(),
                     args,
-                    started: start,
-                    dur: Duration::from_nanos(nanos.0.into()),
+                    started: origin(),
+                    dur: Duration::from_nanos(dur.into()),
                     outcome: if ok { Ok(result) } else { Err((ErrorCode::ActionFailed, message)) },
                     version_before: versions.0,
                     version_after: versions.1,
                     trace,
                     source: source_of(source),
-                    diff: diff.map(|(base, ops, bytes)| DiffPart {
-                        base,
-                        version: base.wrapping_add(1),
-                        ops,
-                        bytes,
-                        diff: Duration::from_nanos(nanos.1.into()),
-                        encode: Duration::from_nanos(nanos.2.into()),
-                        at: start + Duration::from_nanos(nanos.3.into()),
-                    }),
+                    diff,
                     emits: emits.into_iter().map(|(n, d)| (Cow::Owned(n), d)).collect(),
                 },
             }
         }
     }
 
-    prop_compose! {
-        fn diff_event()(
-            base in any::<u64>(),
-            ops in patch(),
-            bytes in any::<u32>(),
-            nanos in (any::<u32>(), any::<u32>()),
-            trace in trace(),
-            instance in instance(),
-        ) -> Event {
-            Event {
-                conn: 2,
-                instance,
-                body: EventBody::Diff {
-                    base,
-                    version: base.wrapping_add(1),
-                    ops,
-                    bytes,
-                    diff: Duration::from_nanos(nanos.0.into()),
-                    encode: Duration::from_nanos(nanos.1.into()),
-                    trace,
-                },
-            }
-        }
+    fn diff_event() -> impl Strategy<Value = Event> {
+        (diff_part(), trace(), instance()).prop_map(|(d, trace, instance)| Event {
+            conn: 2,
+            instance,
+            body: d.into_body(trace),
+        })
     }
 
     /// Staged in place (the hot path) and grown into a `Vec` (the general

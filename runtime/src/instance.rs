@@ -507,21 +507,14 @@ impl<C: Component> Actor<C> {
         let rec = self.recorder();
         let conn = self.handle.shared.first_conn();
         if let Some(d) = diff {
+            let at = d.at;
             rec.record_at(
                 Event {
                     conn,
                     instance: Some(self.handle.shared.key.clone()),
-                    body: EventBody::Diff {
-                        base: d.base,
-                        version: d.version,
-                        ops: d.ops,
-                        bytes: d.bytes,
-                        diff: d.diff,
-                        encode: d.encode,
-                        trace,
-                    },
+                    body: d.into_body(trace),
                 },
-                d.at,
+                at,
             );
         }
         for (name, data) in emits {
