@@ -478,7 +478,10 @@ fn one_thread_pass() -> u64 {
     match setup_one_thread() {
         Ok(mut one) => {
             overhead(&mut one, Path::DispatchWindow, 41, 10000);
-            one.on.live.recorder().dropped_total()
+            let recorder = one.on.live.recorder();
+            // Ring drops are counted by the collector's next round: wait for it.
+            one.rt.block_on(recorder.flush());
+            recorder.dropped_total()
         }
         Err(e) => {
             eprintln!("current-thread setup failed: {}", e.0);
@@ -490,7 +493,8 @@ fn one_thread_pass() -> u64 {
 fn bench_actions(c: &mut Criterion) {
     if std::env::var_os("FLUXLIVE_BENCH_ONE_THREAD_ONLY").is_some() {
         // A few seconds: for comparing two builds, pass by pass.
-        one_thread_pass();
+        let dropped = one_thread_pass();
+        eprintln!("recorder: {dropped} records dropped over the pass (0 = every event recorded)");
         return;
     }
     let mut rigs = match setup() {
@@ -522,7 +526,10 @@ fn bench_actions(c: &mut Criterion) {
     overhead(&mut rigs, Path::Dispatch, 41, 5000);
     overhead(&mut rigs, Path::DispatchWindow, 41, 10000);
     overhead(&mut rigs, Path::SocketWindow, 41, 10000);
-    let mut dropped = rigs.on.live.recorder().dropped_total();
+    let recorder = rigs.on.live.recorder();
+    // Ring drops are counted by the collector's next round: wait for it.
+    rigs.rt.block_on(recorder.flush());
+    let mut dropped = recorder.dropped_total();
     // Shut the first rigs down (their runtime's threads, the collector) first.
     drop(rigs);
     dropped += one_thread_pass();
