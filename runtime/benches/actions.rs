@@ -472,16 +472,21 @@ fn pair_overheads(off: &[f64], on: &[f64]) -> Vec<f64> {
         .collect()
 }
 
+/// Records the recording rig's recorder has dropped so far.
+fn dropped(rigs: &Rigs) -> u64 {
+    let recorder = rigs.on.live.recorder();
+    // Ring drops are counted by the collector's next round: wait for it.
+    rigs.rt.block_on(recorder.flush());
+    recorder.dropped_total()
+}
+
 /// The interleaved `dispatch_window64` pass on a current-thread runtime;
 /// returns the records its recorder dropped.
 fn one_thread_pass() -> u64 {
     match setup_one_thread() {
         Ok(mut one) => {
             overhead(&mut one, Path::DispatchWindow, 41, 10000);
-            let recorder = one.on.live.recorder();
-            // Ring drops are counted by the collector's next round: wait for it.
-            one.rt.block_on(recorder.flush());
-            recorder.dropped_total()
+            dropped(&one)
         }
         Err(e) => {
             eprintln!("current-thread setup failed: {}", e.0);
@@ -526,10 +531,7 @@ fn bench_actions(c: &mut Criterion) {
     overhead(&mut rigs, Path::Dispatch, 41, 5000);
     overhead(&mut rigs, Path::DispatchWindow, 41, 10000);
     overhead(&mut rigs, Path::SocketWindow, 41, 10000);
-    let recorder = rigs.on.live.recorder();
-    // Ring drops are counted by the collector's next round: wait for it.
-    rigs.rt.block_on(recorder.flush());
-    let mut dropped = recorder.dropped_total();
+    let mut dropped = dropped(&rigs);
     // Shut the first rigs down (their runtime's threads, the collector) first.
     drop(rigs);
     dropped += one_thread_pass();
