@@ -260,11 +260,12 @@ pub(crate) fn encode_event(
     start: Instant,
     buf: &mut Vec<u8>,
 ) {
-    // Actions and diffs have one writer, [`encode_into`]: here into `buf`,
-    // grown to the size a first pass counted if it ran past the end.
     buf.clear();
-    buf.resize(buf.capacity().max(4 * HEADER), 0);
-    if let Some(n) = encode_into(ev, at_ns, type_idx, start, buf) {
+    if in_place(&ev.body) {
+        // Actions and diffs have one writer, [`encode_into`]: here into
+        // `buf`, grown to the size a first pass counted if it ran past the end.
+        buf.resize(buf.capacity().max(4 * HEADER), 0);
+        let n = encode_into(ev, at_ns, type_idx, start, buf).unwrap_or(0);
         if n > buf.len() {
             buf.resize(n, 0);
             let _ = encode_into(ev, at_ns, type_idx, start, buf);
@@ -272,7 +273,6 @@ pub(crate) fn encode_event(
         buf.truncate(n);
         return;
     }
-    buf.clear();
     put_header(buf, &event_header(ev, at_ns, type_idx));
     let mut w = Writer(buf);
     if let Some(k) = &ev.instance {
@@ -346,6 +346,12 @@ pub(crate) fn encode_event(
     seal(buf);
 }
 
+/// Whether [`encode_into`] writes `body` (actions and diffs, nearly every
+/// event); everything else goes through [`Writer`].
+fn in_place(body: &EventBody) -> bool {
+    matches!(body, EventBody::Action { .. } | EventBody::Diff { .. })
+}
+
 /// The one writer of actions (with their diff and emits) and diffs: into
 /// `out`, on the hot path the thread's fixed staging buffer (see
 /// [`slice_codec`](crate::slice_codec) for why), ticket zero. Returns the
@@ -359,7 +365,7 @@ pub(crate) fn encode_into(
     start: Instant,
     out: &mut [u8],
 ) -> Option<usize> {
-    if !matches!(ev.body, EventBody::Action { .. } | EventBody::Diff { .. }) {
+    if !in_place(&ev.body) {
         return None;
     }
     let head = header_bytes(&event_header(ev, at_ns, type_idx));
@@ -782,29 +788,12 @@ fn port(v: u32) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::strategies::json_value;
+    use crate::codec::strategies::{json_value, patch};
     use crate::event::{InstanceKey, TypeMeta};
     use proptest::prelude::*;
     use serde_json::json;
 
     static TYPE: TypeMeta = TypeMeta::new("Counter");
-
-    fn patch() -> impl Strategy<Value = json_patch::Patch> {
-        prop::collection::vec((0..4u8, "(/[a-z0-9]{0,6}){0,3}", json_value()), 0..4).prop_map(
-            |ops| {
-                let ops = ops
-                    .into_iter()
-                    .map(|(kind, path, value)| match kind {
-                        0 => json!({"op": "replace", "path": path, "value": value}),
-                        1 => json!({"op": "add", "path": path, "value": value}),
-                        2 => json!({"op": "remove", "path": path}),
-                        _ => json!({"op": "copy", "path": path, "from": "/a"}),
-                    })
-                    .collect();
-                serde_json::from_value(Value::Array(ops)).unwrap_or_default()
-            },
-        )
-    }
 
     fn trace() -> impl Strategy<Value = Option<Arc<TraceContext>>> {
         prop::option::of(
