@@ -422,6 +422,25 @@ pub(crate) mod strategies {
             ]
         })
     }
+
+    /// Up to four ops of every kind but `test`, on short paths.
+    pub(crate) fn patch() -> impl Strategy<Value = json_patch::Patch> {
+        prop::collection::vec((0..5u8, "(/[a-z0-9]{0,6}){0,3}", json_value()), 0..4).prop_map(
+            |ops| {
+                let ops = ops
+                    .into_iter()
+                    .map(|(kind, path, value)| match kind {
+                        0 => json!({"op": "replace", "path": path, "value": value}),
+                        1 => json!({"op": "add", "path": path, "value": value}),
+                        2 => json!({"op": "remove", "path": path}),
+                        3 => json!({"op": "move", "path": path, "from": "/x"}),
+                        _ => json!({"op": "copy", "path": path, "from": "/a"}),
+                    })
+                    .collect();
+                serde_json::from_value(Value::Array(ops)).unwrap_or_default()
+            },
+        )
+    }
 }
 
 #[cfg(test)]

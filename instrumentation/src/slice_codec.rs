@@ -160,7 +160,7 @@ pub(crate) fn put_ops(out: &mut [u8], at: usize, patch: &Patch) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::strategies::json_value;
+    use crate::codec::strategies::{json_value, patch};
     use crate::codec::Writer;
     use proptest::prelude::*;
     use serde_json::json;
@@ -187,22 +187,7 @@ mod tests {
         }
 
         #[test]
-        fn ops_come_out_as_the_writer_writes_them(
-            vals in prop::collection::vec(json_value(), 0..6),
-            path in "(/[a-z0-9]{0,6}){0,3}",
-        ) {
-            let ops = vals
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| match i % 4 {
-                    0 => json!({"op": "replace", "path": path, "value": v}),
-                    1 => json!({"op": "add", "path": path, "value": v}),
-                    2 => json!({"op": "remove", "path": path}),
-                    _ => json!({"op": "move", "path": path, "from": "/x"}),
-                })
-                .collect();
-            let patch: Patch = serde_json::from_value(Value::Array(ops))
-                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        fn ops_come_out_as_the_writer_writes_them(patch in patch()) {
             let mut by_writer = Vec::new();
             Writer(&mut by_writer).ops(&patch);
             let mut out = vec![0u8; by_writer.len()];
