@@ -62,6 +62,14 @@ pub enum ActionError {
         /// Serializer error.
         reason: String,
     },
+    /// No live instance has that runtime id (never mounted, or gone).
+    #[error("instance #{iid} is not live (calling `{method}`)")]
+    NotLive {
+        /// The runtime id asked for.
+        iid: u64,
+        /// Action.
+        method: String,
+    },
     /// The state could not be serialized or restored.
     #[error("{component}.{method}: state error: {reason}")]
     State {
@@ -107,6 +115,7 @@ impl ActionError {
             Self::Failed { .. } => ErrorCode::ActionFailed,
             Self::Panicked { .. } => ErrorCode::ActionPanicked,
             Self::Output { .. } | Self::State { .. } => ErrorCode::StateError,
+            Self::NotLive { .. } => ErrorCode::NotMounted,
         }
     }
 
@@ -118,11 +127,13 @@ impl ActionError {
             | Self::Failed { method, .. }
             | Self::Panicked { method, .. }
             | Self::Output { method, .. }
+            | Self::NotLive { method, .. }
             | Self::State { method, .. } => method,
         }
     }
 
-    /// The component concerned.
+    /// The component concerned (`?` for [`NotLive`](Self::NotLive): the
+    /// instance is gone, and its type with it).
     pub fn component(&self) -> &'static str {
         match self {
             Self::UnknownMethod { component, .. }
@@ -131,6 +142,8 @@ impl ActionError {
             | Self::Panicked { component, .. }
             | Self::Output { component, .. }
             | Self::State { component, .. } => component,
+            // The instance is gone, and with it what type it was.
+            Self::NotLive { .. } => "?",
         }
     }
 
@@ -141,7 +154,10 @@ impl ActionError {
             code: self.code(),
             message: self.to_string(),
             id: Some(id.to_owned()),
-            component: Some(self.component().to_owned()),
+            component: match self {
+                Self::NotLive { .. } => None,
+                _ => Some(self.component().to_owned()),
+            },
             method: Some(self.method().to_owned()),
             detail: match self {
                 Self::Failed { detail, .. } => detail.clone(),

@@ -140,10 +140,9 @@ pub(crate) async fn call_iid(
     args: Vec<Value>,
     source: CallSource,
 ) -> Result<Value, ActionError> {
-    let gone = || ActionError::State {
-        component: "?",
+    let gone = || ActionError::NotLive {
+        iid,
         method: method.to_owned(),
-        reason: format!("instance #{iid} is not live"),
     };
     let h = rt.instance(iid).ok_or_else(gone)?;
     let (tx, rx) = tokio::sync::oneshot::channel();

@@ -326,6 +326,16 @@ async fn snapshot_state_at_time_travel_dispatch_and_redaction() {
         .await;
     assert_eq!(res["t"], "error");
     assert_eq!(res["code"], "unknown_method");
+    // An instance that is not live: named, with the method, as not_mounted.
+    let res = p
+        .request(json!({"t": "dispatch", "iid": 999_999, "method": "add", "args": [1]}))
+        .await;
+    assert_eq!(res["t"], "error", "{res}");
+    assert_eq!(res["code"], "not_mounted", "{res}");
+    assert_eq!(
+        res["message"], "instance #999999 is not live (calling `add`)",
+        "{res}"
+    );
 
     // Highlight goes to the owning page.
     let ack = p
