@@ -104,6 +104,30 @@ pub struct Preview {
 /// The export format name a runtime announces as `export:otlp-json`.
 pub const OTLP_FORMAT: &str = "otlp-json";
 
+/// Text per `replay` part: JSON escaping at most doubles a session file
+/// (it holds no raw control characters but newlines), so a part stays
+/// under the runtime's default 1 MiB command limit.
+const REPLAY_PART_BYTES: usize = 256 << 10;
+
+/// Splits a session file into `replay` parts of at most `max` bytes, cut
+/// at character boundaries (at least one part, maybe empty).
+fn replay_parts(text: &str, max: usize) -> Vec<&str> {
+    let max = max.max(4);
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while rest.len() > max {
+        let mut cut = max;
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let (part, tail) = rest.split_at(cut);
+        parts.push(part);
+        rest = tail;
+    }
+    parts.push(rest);
+    parts
+}
+
 #[derive(Clone, Debug, PartialEq)]
 enum Pending {
     Dispatch,
@@ -721,15 +745,24 @@ impl Model {
                     self.last_error = Some("no session loaded: import or export one first".into());
                     return;
                 };
-                if self
-                    .send(Pending::Replay, 0, |req| PanelCommand::Replay {
+                let mut parts = replay_parts(&session, REPLAY_PART_BYTES).into_iter();
+                let first = parts.next().unwrap_or_default();
+                let more = parts.len() > 0;
+                let Some(req) = self.send(Pending::Replay, 0, |req| PanelCommand::Replay {
+                    req,
+                    session: first.to_owned(),
+                    more,
+                }) else {
+                    return;
+                };
+                while let Some(part) = parts.next() {
+                    self.effects.push(Effect::Send(PanelCommand::Replay {
                         req,
-                        session: session.to_string(),
-                    })
-                    .is_some()
-                {
-                    self.replay = Some(None);
+                        session: part.to_owned(),
+                        more: parts.len() > 0,
+                    }));
                 }
+                self.replay = Some(None);
             }
             Action::Refresh => {
                 self.request_snapshot();

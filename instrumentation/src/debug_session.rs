@@ -86,7 +86,7 @@ pub const CAPABILITIES: &[&str] = &[
     "highlight",
 ];
 
-/// Size limits of outgoing frames.
+/// Size limits of a debug session's frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DebugLimits {
     /// Most records in one `records` frame.
@@ -94,6 +94,11 @@ pub struct DebugLimits {
     /// Largest `records` or `export_chunk` frame, in bytes (a single record
     /// larger than this still goes out alone).
     pub max_frame_bytes: usize,
+    /// Largest command the panel may send, in bytes: a longer one is
+    /// answered `frame_too_large` and the session goes on.
+    pub max_command_bytes: usize,
+    /// Largest session file a `replay` may carry, all its parts together.
+    pub max_session_bytes: usize,
 }
 
 impl Default for DebugLimits {
@@ -101,8 +106,19 @@ impl Default for DebugLimits {
         Self {
             max_records_per_frame: 256,
             max_frame_bytes: 512 << 10,
+            max_command_bytes: 1 << 20,
+            max_session_bytes: 256 << 20,
         }
     }
+}
+
+/// A session file arriving in `replay` parts.
+struct Upload {
+    req: u32,
+    text: String,
+    /// Over the size limit: already answered, the rest of its parts are
+    /// dropped unread.
+    refused: bool,
 }
 
 /// The sink refused a frame: the peer is gone.
@@ -128,6 +144,7 @@ pub async fn run_debug_session<S, K>(
         limits,
         sub: None,
         pending: FuturesUnordered::new(),
+        upload: None,
     };
     if session.run(incoming).await.is_err() {
         tracing::debug!(target: "fluxlive::debug", "debug peer went away");
@@ -141,6 +158,7 @@ struct DebugSession<K> {
     limits: DebugLimits,
     sub: Option<Subscription>,
     pending: FuturesUnordered<Answer>,
+    upload: Option<Upload>,
 }
 
 async fn next_batch(sub: &mut Option<Subscription>) -> Option<Vec<Record>> {
@@ -237,6 +255,19 @@ impl<K: Sink<String> + Unpin> DebugSession<K> {
     }
 
     async fn handle(&mut self, text: &str) -> Result<(), Closed> {
+        let max = self.limits.max_command_bytes;
+        if text.len() > max {
+            let frame = HubFrame::Error {
+                req: None,
+                code: ErrorCode::FrameTooLarge,
+                message: format!(
+                    "debug command of {} bytes is over the {max}-byte limit \
+                     (send a large session to `replay` in parts, with `more: true`)",
+                    text.len()
+                ),
+            };
+            return self.send(&frame).await;
+        }
         let cmd = match parse_command(text) {
             Ok(cmd) => cmd,
             Err(BadFrame { req, message }) => {
@@ -370,26 +401,83 @@ impl<K: Sink<String> + Unpin> DebugSession<K> {
                 );
                 Ok(())
             }
-            PanelCommand::Replay { session, .. } => match Session::parse(&session) {
-                Ok(parsed) => {
-                    let fut = self.ops.replay(parsed);
-                    self.pending.push(
-                        fut.map(move |r| {
-                            vec![match r {
-                                Ok(report) => HubFrame::Replay { req, report },
-                                Err((code, message)) => error(req, code, message),
-                            }]
-                        })
-                        .boxed(),
-                    );
-                    Ok(())
-                }
-                Err(e) => {
-                    self.send(&error(req, ErrorCode::BadSession, e.to_string()))
-                        .await
-                }
-            },
+            PanelCommand::Replay { session, more, .. } => {
+                let Some(text) = self.join_upload(req, session, more).await? else {
+                    return Ok(());
+                };
+                let ops = self.ops.clone();
+                // Parsing a large session takes a while: off the session's task.
+                let parsed = tokio::task::spawn_blocking(move || Session::parse(&text));
+                self.pending.push(
+                    async move {
+                        let result = match parsed.await {
+                            Ok(Ok(session)) => ops.replay(session).await,
+                            Ok(Err(e)) => Err((ErrorCode::BadSession, e.to_string())),
+                            Err(e) => {
+                                Err((ErrorCode::Internal, format!("session parser stopped: {e}")))
+                            }
+                        };
+                        vec![match result {
+                            Ok(report) => HubFrame::Replay { req, report },
+                            Err((code, message)) => error(req, code, message),
+                        }]
+                    }
+                    .boxed(),
+                );
+                Ok(())
+            }
         }
+    }
+
+    /// Adds a `replay` part to the session being uploaded. Returns the whole
+    /// text once its last part is in; `None` while parts are still to come
+    /// or when the upload was refused (the refusal already answered).
+    async fn join_upload(
+        &mut self,
+        req: u32,
+        part: String,
+        more: bool,
+    ) -> Result<Option<String>, Closed> {
+        let mut upload = match self.upload.take() {
+            Some(u) if u.req == req => u,
+            other => {
+                if let Some(old) = other.filter(|u| !u.refused) {
+                    let message = format!(
+                        "session upload abandoned: `replay` ref {req} began before its last part arrived"
+                    );
+                    self.send(&error(old.req, ErrorCode::BadSession, message))
+                        .await?;
+                }
+                Upload {
+                    req,
+                    text: String::new(),
+                    refused: false,
+                }
+            }
+        };
+        if !upload.refused {
+            let max = self.limits.max_session_bytes;
+            let size = upload.text.len() + part.len();
+            if size > max {
+                upload.refused = true;
+                upload.text = String::new();
+                let message = format!(
+                    "session file of {}{size} bytes is over the {max}-byte limit",
+                    if more { "at least " } else { "" }
+                );
+                self.send(&error(req, ErrorCode::BadSession, message))
+                    .await?;
+            } else if upload.text.is_empty() {
+                upload.text = part;
+            } else {
+                upload.text.push_str(&part);
+            }
+        }
+        if more {
+            self.upload = Some(upload);
+            return Ok(None);
+        }
+        Ok((!upload.refused).then_some(upload.text))
     }
 
     fn status(&self) -> HubFrame {

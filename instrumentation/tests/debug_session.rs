@@ -288,6 +288,7 @@ async fn subscribe_streams_backfill_then_live_in_capped_frames() {
     let limits = DebugLimits {
         max_records_per_frame: 100,
         max_frame_bytes: 8 << 10,
+        ..DebugLimits::default()
     };
     let mut p = Panel::open(&rec, FakeRuntime::new(), limits);
     p.next().await;
@@ -347,6 +348,7 @@ async fn pause_resume_state_snapshot_export_and_replay() {
         DebugLimits {
             max_records_per_frame: 256,
             max_frame_bytes: 2048,
+            ..DebugLimits::default()
         },
     );
     p.next().await;
@@ -445,4 +447,129 @@ async fn pause_resume_state_snapshot_export_and_replay() {
     p.send(json!({"t": "clear", "ref": 9})).await;
     assert_eq!(p.answer().await, HubFrame::Ack { req: 9 });
     assert_eq!(rec.history_len(), 0);
+}
+
+/// A session file of `n` diffs after a mount, as export writes it.
+async fn session_text(n: u64) -> (String, usize) {
+    let rec = Recorder::builder().build();
+    rec.record(mount(5, json!({"n": 0})));
+    for v in 0..n {
+        rec.record(ev(
+            5,
+            &COUNTER,
+            fluxlive_instrumentation::EventBody::Diff {
+                base: v,
+                version: v + 1,
+                ops: patch(json!([{"op": "replace", "path": "/n", "value": v + 1}])),
+                bytes: 1,
+                diff: Duration::ZERO,
+                encode: Duration::ZERO,
+                trace: None,
+            },
+        ));
+    }
+    rec.flush().await;
+    let session = rec.export();
+    (session.to_jsonl(), session.records.len())
+}
+
+#[tokio::test]
+async fn replay_parts_are_joined_and_the_size_limits_answer_with_errors() {
+    let (text, records) = session_text(400).await;
+    let limits = DebugLimits {
+        max_command_bytes: 8 << 10,
+        max_session_bytes: text.len(),
+        ..DebugLimits::default()
+    };
+    assert!(text.len() > 4 * limits.max_command_bytes, "{}", text.len());
+    let rec = Recorder::builder().build();
+    let mut p = Panel::open(&rec, FakeRuntime::new(), limits);
+    p.next().await;
+
+    // One frame over the command limit: refused by name, the session goes on.
+    p.send(json!({"t": "replay", "ref": 1, "session": text}))
+        .await;
+    let HubFrame::Error {
+        req: None,
+        code: ErrorCode::FrameTooLarge,
+        message,
+    } = p.answer().await
+    else {
+        panic!("an oversized command must be refused")
+    };
+    assert!(message.contains("over the 8192-byte limit"), "{message}");
+
+    // In parts under the limit: joined, then replayed whole.
+    let parts: Vec<&str> = text
+        .as_bytes()
+        .chunks(3 << 10)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    for (i, part) in parts.iter().enumerate() {
+        let more = i + 1 < parts.len();
+        p.send(json!({"t": "replay", "ref": 2, "session": part, "more": more}))
+            .await;
+    }
+    let HubFrame::Replay { req: 2, report } = p.answer().await else {
+        panic!("the joined session must replay")
+    };
+    assert_eq!(report.actions, records);
+
+    // A part of another upload abandons the unfinished one, with an error
+    // for it; the new one still replays.
+    p.send(json!({"t": "replay", "ref": 3, "session": parts[0], "more": true}))
+        .await;
+    for (i, part) in parts.iter().enumerate() {
+        let more = i + 1 < parts.len();
+        p.send(json!({"t": "replay", "ref": 4, "session": part, "more": more}))
+            .await;
+    }
+    let HubFrame::Error {
+        req: Some(3),
+        code: ErrorCode::BadSession,
+        message,
+    } = p.answer().await
+    else {
+        panic!("the abandoned upload must be answered")
+    };
+    assert!(message.contains("abandoned"), "{message}");
+    let HubFrame::Replay { req: 4, report } = p.answer().await else {
+        panic!()
+    };
+    assert_eq!(report.actions, records);
+
+    // Over the session limit: one error as soon as it is known, the rest of
+    // its parts are dropped unread, and the session goes on.
+    let half = text.len() / 2;
+    let mut p = Panel::open(
+        &rec,
+        FakeRuntime::new(),
+        DebugLimits {
+            max_session_bytes: half,
+            ..limits
+        },
+    );
+    p.next().await;
+    for (i, part) in parts.iter().enumerate() {
+        let more = i + 1 < parts.len();
+        p.send(json!({"t": "replay", "ref": 5, "session": part, "more": more}))
+            .await;
+    }
+    p.send(json!({"t": "snapshot", "ref": 6})).await;
+    let HubFrame::Error {
+        req: Some(5),
+        code: ErrorCode::BadSession,
+        message,
+    } = p.answer().await
+    else {
+        panic!("an oversized session must be refused")
+    };
+    assert!(
+        message.contains("of at least") && message.contains(&format!("over the {half}-byte limit")),
+        "{message}"
+    );
+    let HubFrame::Snapshot(s) = p.answer().await else {
+        panic!("only one answer for the refused upload")
+    };
+    assert_eq!(s.req, 6);
 }

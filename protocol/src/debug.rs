@@ -122,12 +122,19 @@ pub enum PanelCommand {
         format: Option<String>,
     },
     /// Re-run a session file on fresh instances and compare every diff.
+    ///
+    /// A session larger than one frame goes in parts: every frame but the
+    /// last carries `more: true` and the same `ref`; the runtime joins them
+    /// and replays when the last arrives.
     Replay {
         /// Request reference.
         #[serde(rename = "ref")]
         req: u32,
-        /// The session file's text (JSON Lines).
+        /// The session file's text (JSON Lines), or the next part of it.
         session: String,
+        /// More parts of this session follow.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        more: bool,
     },
 }
 

@@ -12,7 +12,7 @@ use crate::instance::{Msg, Snapshot};
 use crate::live::Peer;
 use crate::live::{call_iid, Live};
 use crate::runtime::Runtime;
-use axum::extract::ws::{Message, Utf8Bytes};
+use axum::extract::ws::{close_code, CloseFrame, Message, Utf8Bytes, WebSocket};
 use axum::extract::{Path, Query, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,18 +20,19 @@ use axum::routing::get;
 use axum::Router;
 use fluxlive_instrumentation::{DebugLimits, DebugOps};
 use fluxlive_protocol::app::ServerFrame;
-use fluxlive_protocol::debug::{ComponentInfo, InstanceInfo, ReplayReport};
+use fluxlive_protocol::debug::{ComponentInfo, HubFrame, InstanceInfo, ReplayReport};
 use fluxlive_protocol::record::CallSource;
 use fluxlive_protocol::session::Session as SessionFile;
 use fluxlive_protocol::ErrorCode;
 use futures_util::future::BoxFuture;
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// How the debug channel is set up.
 #[derive(Debug, Clone)]
@@ -41,6 +42,7 @@ pub struct DebugConfig {
     announce_token: bool,
     origins: Vec<String>,
     max_frame: usize,
+    max_session: usize,
     panel_dir: Option<PathBuf>,
 }
 
@@ -59,6 +61,7 @@ impl DebugConfig {
             announce_token: false,
             origins: Vec::new(),
             max_frame: 1 << 20,
+            max_session: 256 << 20,
             panel_dir: None,
         }
     }
@@ -116,10 +119,19 @@ impl DebugConfig {
         self
     }
 
-    /// Largest panel command accepted, in bytes (default 1 MiB; session
-    /// files for replay count).
+    /// Largest panel command accepted, in bytes (default 1 MiB). A longer
+    /// one gets a `frame_too_large` error and the session goes on; one over
+    /// four times this closes the connection (code 1009) after the same
+    /// error, since the transport stops reading it.
     pub fn max_frame(mut self, bytes: usize) -> Self {
         self.max_frame = bytes;
+        self
+    }
+
+    /// Largest session file a `replay` may carry, all its parts together
+    /// (default 256 MiB).
+    pub fn max_session(mut self, bytes: usize) -> Self {
+        self.max_session = bytes;
         self
     }
 
@@ -138,6 +150,7 @@ pub(crate) struct DebugSettings {
     pub(crate) announce_token: bool,
     pub(crate) origins: Vec<String>,
     pub(crate) max_frame: usize,
+    pub(crate) max_session: usize,
     pub(crate) panel_dir: PathBuf,
 }
 
@@ -151,6 +164,7 @@ impl From<DebugConfig> for DebugSettings {
             announce_token: c.announce_token,
             origins: c.origins,
             max_frame: c.max_frame,
+            max_session: c.max_session,
             panel_dir: c.panel_dir.unwrap_or_else(|| {
                 PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../dist/panel"))
             }),
@@ -251,14 +265,31 @@ async fn debug_upgrade(
     }
     check_origin(&d, &headers)?;
     let rt = live.rt.clone();
-    let max = d.max_frame;
+    let limits = DebugLimits {
+        max_command_bytes: d.max_frame,
+        max_session_bytes: d.max_session,
+        ..DebugLimits::default()
+    };
+    // Commands between `max_frame` and the transport's limit are read and
+    // refused by the session with an error; past the limit the transport
+    // stops reading, and closing is all that is left.
+    let transport_max = d.max_frame.saturating_mul(TRANSPORT_FACTOR);
     Ok(ws
-        .max_message_size(max)
-        .max_frame_size(max)
+        .max_message_size(transport_max)
+        .max_frame_size(transport_max)
         .on_upgrade(move |socket| async move {
             let (sink, stream) = socket.split();
+            let refused: Arc<Mutex<Option<String>>> = Arc::default();
+            let seen = Arc::clone(&refused);
             let incoming = stream
-                .take_while(|m| futures_util::future::ready(m.is_ok()))
+                .take_while(move |m| {
+                    if let Err(e) = m {
+                        let reason = e.to_string();
+                        tracing::debug!(target: "fluxlive::debug", error = %reason, "debug transport stopped reading");
+                        *seen.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
+                    }
+                    futures_util::future::ready(m.is_ok())
+                })
                 .filter_map(|m| {
                     futures_util::future::ready(match m {
                         Ok(Message::Text(t)) => Some(t.to_string()),
@@ -266,7 +297,7 @@ async fn debug_upgrade(
                     })
                 })
                 .boxed();
-            let outgoing = sink.with(|s: String| {
+            let mut outgoing = sink.with(|s: String| {
                 futures_util::future::ready(Ok::<_, axum::Error>(Message::Text(Utf8Bytes::from(s))))
             });
             let ops: Arc<dyn DebugOps> = Arc::new(RuntimeOps::new(rt.clone()));
@@ -274,11 +305,38 @@ async fn debug_upgrade(
                 rt.recorder.clone(),
                 ops,
                 incoming,
-                Box::pin(outgoing),
-                DebugLimits::default(),
+                &mut outgoing,
+                limits,
             )
             .await;
+            let reason = refused.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(reason) = reason {
+                close_refused(outgoing.get_mut(), &reason, transport_max).await;
+            }
         }))
+}
+
+/// The transport reads commands up to this many times `max_frame`.
+const TRANSPORT_FACTOR: usize = 4;
+
+/// Tells the panel why the transport stopped reading, then closes with
+/// 1009 (message too big).
+async fn close_refused(out: &mut SplitSink<WebSocket, Message>, reason: &str, limit: usize) {
+    let frame = HubFrame::Error {
+        req: None,
+        code: ErrorCode::FrameTooLarge,
+        message: format!(
+            "debug frame over the {limit}-byte transport limit ({reason}); closing the connection"
+        ),
+    };
+    if let Ok(text) = serde_json::to_string(&frame) {
+        let _ = out.send(Message::Text(Utf8Bytes::from(text))).await;
+    }
+    let close = CloseFrame {
+        code: close_code::SIZE,
+        reason: Utf8Bytes::from_static("frame too large"),
+    };
+    let _ = out.send(Message::Close(Some(close))).await;
 }
 
 fn panel_dir(live: &Live) -> Option<PathBuf> {

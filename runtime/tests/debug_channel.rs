@@ -567,3 +567,98 @@ async fn versions_made_while_paused_can_still_be_rebuilt_after_resume() {
         .await;
     assert_eq!(st["state"]["count"], 1);
 }
+
+/// The whole export of `p`'s runtime, joined from its chunks.
+async fn export_text(p: &mut Panel) -> String {
+    let r = p.send(json!({"t": "export"})).await;
+    let mut text = String::new();
+    for _ in 0..100_000 {
+        let f = p.recv().await;
+        if f["t"] == "export_chunk" && f["ref"] == r {
+            text.push_str(f["data"].as_str().unwrap());
+            if f["last"] == true {
+                return text;
+            }
+        }
+    }
+    panic!("export did not end");
+}
+
+#[tokio::test]
+async fn oversized_commands_are_refused_by_name_and_a_large_session_replays_in_parts() {
+    let s = serve(
+        builder()
+            .recorder(Recorder::builder().history(50_000).build())
+            .debug(DebugConfig::loopback().token(TOKEN).max_frame(4096))
+            .build(),
+    )
+    .await;
+    let mut p = Panel::open(&s).await;
+    let mut c = Client::connect(s.addr).await;
+    c.mount("Counter", json!({"start": 1}), Some("a")).await;
+    for _ in 0..200 {
+        c.call("a", "increment", json!([])).await;
+    }
+    s.live.recorder().flush().await;
+    let text = export_text(&mut p).await;
+    assert!(text.len() > 8 * 4096, "{} bytes", text.len());
+
+    // Over max_frame but under the transport's limit: an error, and the
+    // session goes on.
+    let r = p
+        .send(json!({"t": "replay", "session": "x".repeat(10_000)}))
+        .await;
+    let e = p.expect("error").await;
+    assert_eq!(e["code"], "frame_too_large", "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("over the 4096-byte limit"),
+        "{e}"
+    );
+    assert!(e.get("ref").is_none_or(Value::is_null), "{e} (ref {r})");
+
+    // The session file in parts under the limit replays like the recording.
+    let r = p.next_ref;
+    p.next_ref += 1;
+    let parts: Vec<&str> = text
+        .as_bytes()
+        .chunks(1024)
+        .map(|b| std::str::from_utf8(b).unwrap())
+        .collect();
+    for (i, part) in parts.iter().enumerate() {
+        let more = i + 1 < parts.len();
+        let cmd = json!({"t": "replay", "ref": r, "session": part, "more": more});
+        p.ws.send(Message::text(cmd.to_string())).await.unwrap();
+    }
+    let rep = p.answer(r).await;
+    assert_eq!(rep["t"], "replay", "{rep}");
+    assert_eq!(rep["report"]["actions"], 200, "{rep}");
+    assert!(rep["report"]["divergence"].is_null(), "{rep}");
+
+    // Over the transport's limit (4 × max_frame): the reason, then close 1009.
+    p.send(json!({"t": "replay", "session": "x".repeat(100_000)}))
+        .await;
+    let e = p.expect("error").await;
+    assert_eq!(e["code"], "frame_too_large", "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("16384-byte transport limit"),
+        "{e}"
+    );
+    let close = tokio::time::timeout(DEADLINE, p.ws.next())
+        .await
+        .expect("close before the deadline");
+    match close {
+        Some(Ok(Message::Close(Some(f)))) => assert_eq!(u16::from(f.code), 1009, "{f:?}"),
+        other => panic!("expected a 1009 close, got {other:?}"),
+    }
+    // The app lives on.
+    let (r, others) = c.call("a", "increment", json!([])).await;
+    assert_eq!(r["t"], "reply", "{r}");
+    let patch = others.iter().find(|f| f["t"] == "patch").expect("a patch");
+    assert_eq!(patch["ops"][0]["value"], 202, "{patch}");
+}

@@ -297,6 +297,39 @@ test("an exported session imports into a panel with no server and shows the same
   await offline.close();
 });
 
+test("a session file larger than one frame goes to the server in parts and replays", async () => {
+  const button = '[data-live-id="hero"] [data-action=increment]';
+  const start = Number(await countText("hero"));
+  await app.click(button);
+  await app.waitForFunction((s) => Number(document.querySelector('[data-live-id="hero"] [data-role=count]')?.textContent) !== s, start, { timeout: 5000 });
+  const step = Number(await countText("hero")) - start;
+  // Enough recorded actions for an export of several 256 KiB parts (one
+  // command may be 1 MiB).
+  // Clicked in bursts of 100 (under the instance's mailbox of 256, which
+  // answers `overloaded` past that), each waited for.
+  const bursts = 25;
+  const n = bursts * 100;
+  for (let k = 1; k <= bursts; k++) {
+    await app.evaluate((sel) => {
+      const b = document.querySelector(sel);
+      for (let i = 0; i < 100; i++) b.click();
+    }, button);
+    await countIs("hero", start + step * (100 * k + 1), 10000);
+  }
+  await openTab(panel, "sessions");
+  const [download] = await Promise.all([panel.waitForEvent("download", { timeout: 20000 }), panel.click(tid("export"))]);
+  const text = readFileSync(await download.path(), "utf8");
+  assert.ok(text.length > 1024 * 1024, `the export is ${text.length} bytes: too small to need parts`);
+  await panel.click(tid("replay"));
+  await panel.waitForSelector(`${tid("replay-report")}[data-status=running]`, { timeout: 5000 });
+  await panel.waitForFunction(() => document.querySelector('[data-testid="replay-report"]')?.dataset.status !== "running", null, { timeout: 60000 });
+  const report = panel.locator(tid("replay-report"));
+  const said = await report.textContent();
+  assert.equal(await report.getAttribute("data-status"), "match", said);
+  const actions = Number(/(\d+) actions/.exec(said)?.[1]);
+  assert.ok(actions > n, `replayed ${actions} actions: ${said}`);
+});
+
 test("host-page messages switch the panel between status screens and a connection", async () => {
   const p = await browser.page();
   await p.goto(`${demo.origin}/__live/devtools/`);

@@ -641,3 +641,64 @@ fn otlp_export_is_offered_only_when_announced_and_downloads_a_trace_file() {
         "an OTLP body is not a browsable session"
     );
 }
+
+#[test]
+fn replay_parts_cut_at_character_boundaries_and_join_back() {
+    let text = "ab€dé€f".repeat(50);
+    for max in [4, 5, 7, 64, text.len(), text.len() + 1] {
+        let parts = replay_parts(&text, max);
+        assert!(parts.iter().all(|p| p.len() <= max), "max {max}");
+        assert_eq!(parts.concat(), text, "max {max}");
+        assert!(parts.len() >= text.len().div_ceil(max), "max {max}");
+        // A cut never lands inside a 3-byte '€', so no part is shorter than max - 2.
+        assert!(
+            parts[..parts.len() - 1].iter().all(|p| p.len() + 2 >= max),
+            "max {max}"
+        );
+    }
+    assert_eq!(replay_parts("", 8), vec![""]);
+}
+
+#[test]
+fn a_session_larger_than_one_part_is_sent_in_parts_under_one_ref() {
+    let mut m = connected();
+    let mut recs = vec![mount(1)];
+    let mut seq = 2;
+    // Enough records for a session file of several parts.
+    while recs.len() < 8_000 {
+        recs.extend(increment(seq, seq - 1, seq as i64));
+        seq += 2;
+    }
+    let text = Session {
+        header: SessionHeader::new("0.1.0", 1, seq),
+        records: recs,
+    }
+    .to_jsonl();
+    assert!(text.len() > 2 * REPLAY_PART_BYTES, "{} bytes", text.len());
+    m.apply(Action::Import {
+        name: "big".into(),
+        text: text.clone().into(),
+    });
+    sent(&mut m);
+    m.apply(Action::Replay);
+    let cmds = sent(&mut m);
+    assert!(cmds.len() >= 3, "{} parts", cmds.len());
+    let req = cmds[0].req();
+    let mut joined = String::new();
+    for (i, cmd) in cmds.iter().enumerate() {
+        let PanelCommand::Replay {
+            req: r,
+            session,
+            more,
+        } = cmd
+        else {
+            panic!("part {i} is not a replay: {cmd:?}");
+        };
+        assert_eq!(*r, req);
+        assert_eq!(*more, i + 1 < cmds.len(), "part {i}");
+        assert!(session.len() <= REPLAY_PART_BYTES);
+        joined.push_str(session);
+    }
+    assert_eq!(joined, text);
+    assert_eq!(m.replay, Some(None));
+}
