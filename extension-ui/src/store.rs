@@ -13,7 +13,7 @@ use crate::instances::Instances;
 use crate::log::{Log, NONE};
 use fluxlive_protocol::debug::{Filter, Hello, HubFrame, PanelCommand, ReplayReport};
 use fluxlive_protocol::record::{Record, RecordKind};
-use fluxlive_protocol::session::{Session, SessionHeader};
+use fluxlive_protocol::session::{text_parts, Session, SessionHeader};
 use fluxlive_protocol::DEBUG_PROTOCOL_VERSION;
 use serde_json::Value;
 use std::cell::RefCell;
@@ -108,25 +108,6 @@ pub const OTLP_FORMAT: &str = "otlp-json";
 /// (it holds no raw control characters but newlines), so a part stays
 /// under the runtime's default 1 MiB command limit.
 const REPLAY_PART_BYTES: usize = 256 << 10;
-
-/// Splits a session file into `replay` parts of at most `max` bytes, cut
-/// at character boundaries (at least one part, maybe empty).
-fn replay_parts(text: &str, max: usize) -> Vec<&str> {
-    let max = max.max(4);
-    let mut parts = Vec::new();
-    let mut rest = text;
-    while rest.len() > max {
-        let mut cut = max;
-        while !rest.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        let (part, tail) = rest.split_at(cut);
-        parts.push(part);
-        rest = tail;
-    }
-    parts.push(rest);
-    parts
-}
 
 #[derive(Clone, Debug, PartialEq)]
 enum Pending {
@@ -745,7 +726,7 @@ impl Model {
                     self.last_error = Some("no session loaded: import or export one first".into());
                     return;
                 };
-                let mut parts = replay_parts(&session, REPLAY_PART_BYTES).into_iter();
+                let mut parts = text_parts(&session, REPLAY_PART_BYTES).into_iter();
                 let first = parts.next().unwrap_or_default();
                 let more = parts.len() > 0;
                 let Some(req) = self.send(Pending::Replay, 0, |req| PanelCommand::Replay {

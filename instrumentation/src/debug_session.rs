@@ -14,7 +14,7 @@ use fluxlive_protocol::debug::{
     ComponentInfo, Hello, HubFrame, InstanceInfo, PanelCommand, ReplayReport, SnapshotFrame,
 };
 use fluxlive_protocol::record::Record;
-use fluxlive_protocol::session::Session;
+use fluxlive_protocol::session::{text_parts, Session};
 use fluxlive_protocol::{ErrorCode, DEBUG_PROTOCOL_VERSION, PROTOCOL_VERSION};
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
@@ -536,24 +536,17 @@ fn parse_command(text: &str) -> Result<PanelCommand, BadFrame> {
 /// frame's own overhead always fit.
 fn export_chunks(req: u32, text: &str, max: usize) -> Vec<HubFrame> {
     let chunk = (max / 2).saturating_sub(128).max(64);
-    let mut frames = Vec::new();
-    let mut rest = text;
-    loop {
-        let mut end = rest.len().min(chunk);
-        while end < rest.len() && !rest.is_char_boundary(end) {
-            end -= 1;
-        }
-        let (head, tail) = rest.split_at(end);
-        rest = tail;
-        frames.push(HubFrame::ExportChunk {
+    let parts = text_parts(text, chunk);
+    let n = parts.len();
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, part)| HubFrame::ExportChunk {
             req,
-            data: head.to_owned(),
-            last: rest.is_empty(),
-        });
-        if rest.is_empty() {
-            return frames;
-        }
-    }
+            data: part.to_owned(),
+            last: i + 1 == n,
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -115,10 +115,53 @@ impl Session {
     }
 }
 
+/// Splits a session file's text into parts of at most `max` bytes (at
+/// least 4), cut at character boundaries: the export's `export_chunk`
+/// frames and the panel's `replay` parts. Always at least one part, the
+/// only one empty when `text` is.
+pub fn text_parts(text: &str, max: usize) -> Vec<&str> {
+    let max = max.max(4);
+    let mut parts = Vec::with_capacity(text.len() / max + 1);
+    let mut rest = text;
+    while rest.len() > max {
+        let mut cut = max;
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let (part, tail) = rest.split_at(cut);
+        parts.push(part);
+        rest = tail;
+    }
+    parts.push(rest);
+    parts
+}
+
 fn push_line<T: Serialize>(out: &mut String, v: &T) {
     // Serializing these plain data types to a String cannot fail.
     if let Ok(s) = serde_json::to_string(v) {
         out.push_str(&s);
         out.push('\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::text_parts;
+
+    #[test]
+    fn text_parts_cut_at_character_boundaries_and_join_back() {
+        let text = "ab€dé€f".repeat(50);
+        for max in [4, 5, 7, 64, text.len(), text.len() + 1] {
+            let parts = text_parts(&text, max);
+            assert!(parts.iter().all(|p| p.len() <= max), "max {max}");
+            assert_eq!(parts.concat(), text, "max {max}");
+            assert!(parts.len() >= text.len().div_ceil(max), "max {max}");
+            // A cut never lands inside a 3-byte '€', so no part is shorter than max - 2.
+            assert!(
+                parts[..parts.len() - 1].iter().all(|p| p.len() + 2 >= max),
+                "max {max}"
+            );
+        }
+        assert_eq!(text_parts("", 8), vec![""]);
     }
 }

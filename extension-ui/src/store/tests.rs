@@ -643,23 +643,6 @@ fn otlp_export_is_offered_only_when_announced_and_downloads_a_trace_file() {
 }
 
 #[test]
-fn replay_parts_cut_at_character_boundaries_and_join_back() {
-    let text = "ab€dé€f".repeat(50);
-    for max in [4, 5, 7, 64, text.len(), text.len() + 1] {
-        let parts = replay_parts(&text, max);
-        assert!(parts.iter().all(|p| p.len() <= max), "max {max}");
-        assert_eq!(parts.concat(), text, "max {max}");
-        assert!(parts.len() >= text.len().div_ceil(max), "max {max}");
-        // A cut never lands inside a 3-byte '€', so no part is shorter than max - 2.
-        assert!(
-            parts[..parts.len() - 1].iter().all(|p| p.len() + 2 >= max),
-            "max {max}"
-        );
-    }
-    assert_eq!(replay_parts("", 8), vec![""]);
-}
-
-#[test]
 fn a_session_larger_than_one_part_is_sent_in_parts_under_one_ref() {
     let mut m = connected();
     let mut recs = vec![mount(1)];
