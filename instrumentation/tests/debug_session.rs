@@ -6,7 +6,7 @@ mod support;
 use fluxlive_instrumentation::{run_debug_session, DebugLimits, DebugOps, Recorder};
 use fluxlive_protocol::debug::{ComponentInfo, HubFrame, InstanceInfo, ReplayReport};
 use fluxlive_protocol::record::RecordKind;
-use fluxlive_protocol::session::Session;
+use fluxlive_protocol::session::{text_parts, Session};
 use fluxlive_protocol::{ErrorCode, REDACTED};
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
@@ -452,21 +452,9 @@ async fn pause_resume_state_snapshot_export_and_replay() {
 /// A session file of `n` diffs after a mount, as export writes it.
 async fn session_text(n: u64) -> (String, usize) {
     let rec = Recorder::builder().build();
-    rec.record(mount(5, json!({"n": 0})));
+    rec.record(mount(5, json!({"count": 0})));
     for v in 0..n {
-        rec.record(ev(
-            5,
-            &COUNTER,
-            fluxlive_instrumentation::EventBody::Diff {
-                base: v,
-                version: v + 1,
-                ops: patch(json!([{"op": "replace", "path": "/n", "value": v + 1}])),
-                bytes: 1,
-                diff: Duration::ZERO,
-                encode: Duration::ZERO,
-                trace: None,
-            },
-        ));
+        rec.record(count_diff(5, v));
     }
     rec.flush().await;
     let session = rec.export();
@@ -500,11 +488,7 @@ async fn replay_parts_are_joined_and_the_size_limits_answer_with_errors() {
     assert!(message.contains("over the 8192-byte limit"), "{message}");
 
     // In parts under the limit: joined, then replayed whole.
-    let parts: Vec<&str> = text
-        .as_bytes()
-        .chunks(3 << 10)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
+    let parts = text_parts(&text, 3 << 10);
     for (i, part) in parts.iter().enumerate() {
         let more = i + 1 < parts.len();
         p.send(json!({"t": "replay", "ref": 2, "session": part, "more": more}))

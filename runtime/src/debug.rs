@@ -60,8 +60,9 @@ impl DebugConfig {
             allow_remote: false,
             announce_token: false,
             origins: Vec::new(),
-            max_frame: 1 << 20,
-            max_session: 256 << 20,
+            // The debug session's own defaults (1 MiB, 256 MiB).
+            max_frame: DebugLimits::default().max_command_bytes,
+            max_session: DebugLimits::default().max_session_bytes,
             panel_dir: None,
         }
     }

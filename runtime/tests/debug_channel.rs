@@ -5,6 +5,7 @@
 mod support;
 
 use fluxlive::{DebugConfig, Recorder};
+use fluxlive_protocol::session::text_parts;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -90,6 +91,16 @@ impl Panel {
             }
         }
         panic!("no answer to {req}");
+    }
+
+    /// The next error, which must be `frame_too_large` (sent with no
+    /// `ref`: the command was not read) and say `what`.
+    async fn expect_too_large(&mut self, what: &str) {
+        let e = self.expect("error").await;
+        assert_eq!(e["code"], "frame_too_large", "{e}");
+        assert!(e.get("ref").is_none_or(Value::is_null), "{e}");
+        let message = e["message"].as_str().unwrap_or_default();
+        assert!(message.contains(what), "{e}");
     }
 
     async fn request(&mut self, v: Value) -> Value {
@@ -605,28 +616,14 @@ async fn oversized_commands_are_refused_by_name_and_a_large_session_replays_in_p
 
     // Over max_frame but under the transport's limit: an error, and the
     // session goes on.
-    let r = p
-        .send(json!({"t": "replay", "session": "x".repeat(10_000)}))
+    p.send(json!({"t": "replay", "session": "x".repeat(10_000)}))
         .await;
-    let e = p.expect("error").await;
-    assert_eq!(e["code"], "frame_too_large", "{e}");
-    assert!(
-        e["message"]
-            .as_str()
-            .unwrap()
-            .contains("over the 4096-byte limit"),
-        "{e}"
-    );
-    assert!(e.get("ref").is_none_or(Value::is_null), "{e} (ref {r})");
+    p.expect_too_large("over the 4096-byte limit").await;
 
     // The session file in parts under the limit replays like the recording.
     let r = p.next_ref;
     p.next_ref += 1;
-    let parts: Vec<&str> = text
-        .as_bytes()
-        .chunks(1024)
-        .map(|b| std::str::from_utf8(b).unwrap())
-        .collect();
+    let parts = text_parts(&text, 1024);
     for (i, part) in parts.iter().enumerate() {
         let more = i + 1 < parts.len();
         let cmd = json!({"t": "replay", "ref": r, "session": part, "more": more});
@@ -640,15 +637,7 @@ async fn oversized_commands_are_refused_by_name_and_a_large_session_replays_in_p
     // Over the transport's limit (4 × max_frame): the reason, then close 1009.
     p.send(json!({"t": "replay", "session": "x".repeat(100_000)}))
         .await;
-    let e = p.expect("error").await;
-    assert_eq!(e["code"], "frame_too_large", "{e}");
-    assert!(
-        e["message"]
-            .as_str()
-            .unwrap()
-            .contains("16384-byte transport limit"),
-        "{e}"
-    );
+    p.expect_too_large("16384-byte transport limit").await;
     let close = tokio::time::timeout(DEADLINE, p.ws.next())
         .await
         .expect("close before the deadline");
