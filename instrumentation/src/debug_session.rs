@@ -443,7 +443,7 @@ impl<K: Sink<String> + Unpin> DebugSession<K> {
             other => {
                 if let Some(old) = other.filter(|u| !u.refused) {
                     let message = format!(
-                        "session upload abandoned: `replay` ref {req} began before its last part arrived"
+                        "session upload abandoned: `replay` ref {req} began before this one's last part arrived"
                     );
                     self.send(&error(old.req, ErrorCode::BadSession, message))
                         .await?;
