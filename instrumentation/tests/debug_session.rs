@@ -159,6 +159,15 @@ impl Panel {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad frame {text}: {e}"))
     }
 
+    /// Sends a session file as `replay` parts under one `ref`.
+    async fn send_replay_parts(&self, req: u32, parts: &[&str]) {
+        for (i, part) in parts.iter().enumerate() {
+            let more = i + 1 < parts.len();
+            self.send(json!({"t": "replay", "ref": req, "session": part, "more": more}))
+                .await;
+        }
+    }
+
     /// Next frame that is not a `records` frame.
     async fn answer(&mut self) -> HubFrame {
         for _ in 0..10_000 {
@@ -489,11 +498,7 @@ async fn replay_parts_are_joined_and_the_size_limits_answer_with_errors() {
 
     // In parts under the limit: joined, then replayed whole.
     let parts = text_parts(&text, 3 << 10);
-    for (i, part) in parts.iter().enumerate() {
-        let more = i + 1 < parts.len();
-        p.send(json!({"t": "replay", "ref": 2, "session": part, "more": more}))
-            .await;
-    }
+    p.send_replay_parts(2, &parts).await;
     let HubFrame::Replay { req: 2, report } = p.answer().await else {
         panic!("the joined session must replay")
     };
@@ -503,11 +508,7 @@ async fn replay_parts_are_joined_and_the_size_limits_answer_with_errors() {
     // for it; the new one still replays.
     p.send(json!({"t": "replay", "ref": 3, "session": parts[0], "more": true}))
         .await;
-    for (i, part) in parts.iter().enumerate() {
-        let more = i + 1 < parts.len();
-        p.send(json!({"t": "replay", "ref": 4, "session": part, "more": more}))
-            .await;
-    }
+    p.send_replay_parts(4, &parts).await;
     let HubFrame::Error {
         req: Some(3),
         code: ErrorCode::BadSession,
@@ -534,11 +535,7 @@ async fn replay_parts_are_joined_and_the_size_limits_answer_with_errors() {
         },
     );
     p.next().await;
-    for (i, part) in parts.iter().enumerate() {
-        let more = i + 1 < parts.len();
-        p.send(json!({"t": "replay", "ref": 5, "session": part, "more": more}))
-            .await;
-    }
+    p.send_replay_parts(5, &parts).await;
     p.send(json!({"t": "snapshot", "ref": 6})).await;
     let HubFrame::Error {
         req: Some(5),
