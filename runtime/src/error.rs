@@ -132,18 +132,17 @@ impl ActionError {
         }
     }
 
-    /// The component concerned (`?` for [`NotLive`](Self::NotLive): the
-    /// instance is gone, and its type with it).
-    pub fn component(&self) -> &'static str {
+    /// The component concerned; `None` for [`NotLive`](Self::NotLive),
+    /// whose instance is gone and its type with it.
+    pub fn component(&self) -> Option<&'static str> {
         match self {
             Self::UnknownMethod { component, .. }
             | Self::BadArgs { component, .. }
             | Self::Failed { component, .. }
             | Self::Panicked { component, .. }
             | Self::Output { component, .. }
-            | Self::State { component, .. } => component,
-            // The instance is gone, and with it what type it was.
-            Self::NotLive { .. } => "?",
+            | Self::State { component, .. } => Some(component),
+            Self::NotLive { .. } => None,
         }
     }
 
@@ -154,10 +153,7 @@ impl ActionError {
             code: self.code(),
             message: self.to_string(),
             id: Some(id.to_owned()),
-            component: match self {
-                Self::NotLive { .. } => None,
-                _ => Some(self.component().to_owned()),
-            },
+            component: self.component().map(str::to_owned),
             method: Some(self.method().to_owned()),
             detail: match self {
                 Self::Failed { detail, .. } => detail.clone(),
